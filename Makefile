@@ -1,0 +1,36 @@
+# Fresh machine: `make demo` or `make test`. Both build .venv first (once) via `make setup`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Offscreen rendering for the embedded simulator (Mesa's EGL; no display needed).
+export MUJOCO_GL ?= egl
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+
+.PHONY: setup demo test bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt setup.py setup.cfg
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+demo: setup
+	$(BIN)/vla-ros sim --command "go to the red cube" --duration 40
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/vla-ros bench
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) build install log .pytest_cache .ruff_cache

@@ -1,0 +1,133 @@
+"""Camera pictures: validation, conversion to RGB, resizing and camera-fault detection.
+
+ROS-free: the message argument is anything shaped like sensor_msgs/Image (height, width,
+encoding, is_bigendian, step, data), so the same code checks live messages, bag records and test
+fixtures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+# encoding -> channels
+SUPPORTED_ENCODINGS: dict[str, int] = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+
+
+class ImageLike(Protocol):
+    height: int
+    width: int
+    encoding: str
+    is_bigendian: int
+    step: int
+    data: bytes | bytearray | memoryview
+
+
+class InvalidImage(ValueError):
+    """The message cannot be read as a picture; the text says why."""
+
+
+@dataclass(frozen=True)
+class _PackedImage:
+    """An image message with unpadded rows, the layout both converters assume."""
+
+    height: int
+    width: int
+    encoding: str
+    is_bigendian: int
+    step: int
+    data: bytes
+
+
+def decode_rgb(msg: ImageLike, max_pixels: int = 4096 * 4096) -> np.ndarray:
+    """The picture in `msg` as an (height, width, 3) uint8 RGB array.
+
+    The message is checked first, so a converter never sees a buffer that does not match its
+    header. A `step` of 0 is read as unpadded rows (publishers often leave it unset); padded rows
+    are accepted when the data size matches step x height. Raises InvalidImage with the reason.
+    """
+    encoding = msg.encoding.strip().lower()
+    if encoding not in SUPPORTED_ENCODINGS:
+        raise InvalidImage(
+            f"unsupported encoding {msg.encoding!r}; use one of {', '.join(SUPPORTED_ENCODINGS)}"
+        )
+    height, width = int(msg.height), int(msg.width)
+    if height <= 0 or width <= 0:
+        raise InvalidImage(f"empty image ({width}x{height})")
+    if height * width > max_pixels:
+        raise InvalidImage(f"image of {width}x{height} exceeds {max_pixels} pixels")
+    channels = SUPPORTED_ENCODINGS[encoding]
+    row_bytes = width * channels
+    step = int(msg.step) or row_bytes
+    if step < row_bytes:
+        raise InvalidImage(f"step {step} is shorter than a {encoding} row of {row_bytes} bytes")
+    size = len(msg.data)
+    if size != step * height:
+        raise InvalidImage(
+            f"data has {size} bytes, {width}x{height} {encoding} needs {step * height}"
+            f" ({width} x {height} x {channels})"
+        )
+    data = bytes(msg.data)
+    if step != row_bytes:
+        data = np.frombuffer(data, np.uint8).reshape(height, step)[:, :row_bytes].tobytes()
+    packed = _PackedImage(height, width, encoding, 0, row_bytes, data)
+    return np.ascontiguousarray(_converter()(packed))
+
+
+@cache
+def _converter() -> Callable[[ImageLike], np.ndarray]:
+    """cv_bridge where a ROS 2 install provides it, the pure-Python rosbags-image otherwise."""
+    try:
+        from cv_bridge import CvBridge
+    except ImportError:
+        from rosbags.image import image_to_cvimage
+
+        return lambda msg: image_to_cvimage(msg, "rgb8")
+    bridge = CvBridge()
+    return lambda msg: bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8")
+
+
+def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize to (height, width); area averaging when shrinking keeps small objects visible."""
+    height, width = size
+    if image.shape[:2] == (height, width):
+        return image
+    shrinking = image.shape[0] > height or image.shape[1] > width
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+@dataclass(frozen=True)
+class ExposureLimits:
+    """What counts as a blank (lens covered, camera dead) or saturated (blinded) picture."""
+
+    dark_level: int = 16
+    bright_level: int = 240
+    fault_fraction: float = 0.97
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.dark_level < self.bright_level <= 255:
+            raise ValueError("need 0 <= dark_level < bright_level <= 255")
+        if not 0.5 <= self.fault_fraction <= 1.0:
+            raise ValueError("fault_fraction must be in [0.5, 1]")
+
+
+def camera_fault(image: np.ndarray, limits: ExposureLimits = ExposureLimits()) -> str | None:
+    """The reason the picture is unusable (nearly all black or all white), or None if it is sane.
+
+    Identical pictures in a row are not a fault: a simulated camera watching a still scene sends
+    them. Staleness is judged on stamps, elsewhere.
+    """
+    luminance = image.max(axis=2) if image.ndim == 3 else image
+    dark = float(np.mean(luminance <= limits.dark_level))
+    if dark >= limits.fault_fraction:
+        return f"blank picture: {dark:.0%} of pixels are black"
+    bright = float(np.mean(luminance >= limits.bright_level))
+    if bright >= limits.fault_fraction:
+        return f"saturated picture: {bright:.0%} of pixels are white"
+    return None
