@@ -9,7 +9,11 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 # The simulator's ROS tests use domains 150-199; the other suites use lower ones.
 _sim_domain_ids = itertools.count()
 
-SMALL_CAMERA = (60, 80)  # (height, width): enough to see every object, cheap to render
+
+@pytest.fixture(scope="session")
+def small_camera() -> tuple[int, int]:
+    """(height, width): enough to see every object, cheap to render."""
+    return (60, 80)
 
 
 @pytest.fixture
@@ -18,7 +22,7 @@ def sim_domain_id() -> int:
 
 
 @pytest.fixture(scope="module")
-def worlds():
+def worlds(small_camera):
     """One world per scene for a whole test module (building a renderer costs ~0.1 s)."""
     from vla_ros.sim.world import SimWorld
 
@@ -26,7 +30,7 @@ def worlds():
 
     def get(scene: str) -> SimWorld:
         if scene not in built:
-            built[scene] = SimWorld(scene, camera_size=SMALL_CAMERA, seed=0)
+            built[scene] = SimWorld(scene, camera_size=small_camera, seed=0)
         return built[scene]
 
     yield get

@@ -14,6 +14,7 @@ one offscreen renderer, freed by `close()` (or by leaving a `with` block).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import mujoco
@@ -21,8 +22,14 @@ import numpy as np
 
 from vla_ros.sim import experts
 from vla_ros.sim.scenes import Drive, SceneSpec, scene_spec
-from vla_ros.sim.tasks import SceneObject, TaskKind, TaskStatus, TaskTracker, is_stop_command
-from vla_ros.sim.tasks import make_task as resolve_task
+from vla_ros.sim.tasks import (
+    SceneObject,
+    TaskKind,
+    TaskStatus,
+    TaskTracker,
+    is_stop_command,
+    make_task,
+)
 
 DEFAULT_CAMERA_SIZE = (240, 320)  # (height, width): the sim node's default camera
 MAX_CAMERA_SIDE = 4096
@@ -55,9 +62,7 @@ class SimWorld:
             )
         self.camera_size = (height, width)
         self.model = mujoco.MjModel.from_xml_path(str(self.spec.model_path))
-        # The offscreen buffer only needs the camera's size (the renderer refuses larger images).
-        self.model.vis.global_.offwidth = width
-        self.model.vis.global_.offheight = height
+        _configure_fast_rendering(self.model, width, height)
         self.data = mujoco.MjData(self.model)
         self._renderer: mujoco.Renderer | None = None
         self._camera_id = self._id(mujoco.mjtObj.mjOBJ_CAMERA, self.spec.camera)
@@ -101,7 +106,7 @@ class SimWorld:
         mujoco.mj_forward(self.model, self.data)
         self.tracker.clear()
         if self._instruction is not None:
-            self.tracker.start(resolve_task(self._instruction, self.objects), self.time)
+            self.tracker.start(make_task(self._instruction, self.objects), self.time)
         return self.task_status()
 
     def set_instruction(self, text: str) -> TaskStatus:
@@ -109,7 +114,7 @@ class SimWorld:
         if is_stop_command(text):
             return self.task_status()
         self._instruction = text
-        self.tracker.start(resolve_task(text, self.objects), self.time)
+        self.tracker.start(make_task(text, self.objects), self.time)
         return self._update_task()
 
     def task_status(self) -> TaskStatus:
@@ -169,14 +174,18 @@ class SimWorld:
     def joint_state(self) -> JointState:
         """What /joint_states reports: the scene's joints, positions and velocities."""
         names = self.spec.joint_names
-        return JointState(
-            names,
-            self.joint_positions(names),
-            np.array([self.data.qvel[self._joint_dof[name]] for name in names]),
-        )
+        return JointState(names, self.joint_positions(names), self.joint_velocities(names))
 
-    def joint_positions(self, names: tuple[str, ...]) -> np.ndarray:
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        """Every joint of the model (the base's planar joints too), not only the published ones."""
+        return tuple(self._joint_qpos)
+
+    def joint_positions(self, names: Sequence[str]) -> np.ndarray:
         return np.array([self.data.qpos[self._joint_qpos[name]] for name in names])
+
+    def joint_velocities(self, names: Sequence[str]) -> np.ndarray:
+        return np.array([self.data.qvel[self._joint_dof[name]] for name in names])
 
     def render(self) -> np.ndarray:
         """The camera picture, (height, width, 3) uint8 RGB."""
@@ -189,13 +198,7 @@ class SimWorld:
                     f"cannot render offscreen: {error}. Set MUJOCO_GL=egl (or osmesa) before "
                     "mujoco is first imported; importing vla_ros.sim first does that"
                 ) from error
-            # Shadows cost about 20 ms a frame on a CPU for little information; reflections and
-            # the skybox add a little more. See docs/simulator.md for the measurements.
-            for flag in (
-                mujoco.mjtRndFlag.mjRND_SHADOW,
-                mujoco.mjtRndFlag.mjRND_REFLECTION,
-                mujoco.mjtRndFlag.mjRND_SKYBOX,
-            ):
+            for flag in _SLOW_RENDER_FLAGS:
                 self._renderer.scene.flags[flag] = False
         self._renderer.update_scene(self.data, camera=self._camera_id)
         return self._renderer.render()
@@ -381,6 +384,27 @@ class SimWorld:
         if index < 0:
             raise ValueError(f"{self.spec.model_file} has no {kind.name[6:].lower()} {name!r}")
         return index
+
+
+# Rendering runs on the CPU (Mesa llvmpipe), where MuJoCo's defaults cost 22-45 ms a frame. Shadows
+# are most of it; 4x multisampling and finely tessellated round geoms most of the rest. Without
+# them a frame costs 0.4-2.4 ms (docs/simulator.md has the measurements); a picture resized to
+# 64x64 loses nothing by it.
+_SLOW_RENDER_FLAGS = (
+    mujoco.mjtRndFlag.mjRND_SHADOW,
+    mujoco.mjtRndFlag.mjRND_REFLECTION,
+    mujoco.mjtRndFlag.mjRND_SKYBOX,
+)
+
+
+def _configure_fast_rendering(model: mujoco.MjModel, width: int, height: int) -> None:
+    quality = model.vis.quality
+    quality.offsamples = 0
+    quality.numslices = 16
+    quality.numstacks = 8
+    # The offscreen buffer only needs the camera's size (the renderer refuses larger pictures).
+    model.vis.global_.offwidth = width
+    model.vis.global_.offheight = height
 
 
 def _half_height(model: mujoco.MjModel, geom: int) -> float:

@@ -1,0 +1,97 @@
+import math
+
+import numpy as np
+import pytest
+
+from vla_ros.learn.collect import collect
+from vla_ros.learn.dataset import iter_episodes, read_meta
+from vla_ros.learn.evaluate import PolicyController, evaluate, run_episode
+from vla_ros.model.policy import ActionProposal, Observation, Policy
+from vla_ros.sim.tasks import Split, TaskState
+
+
+@pytest.mark.parametrize(("scene", "joints", "channels"), [("mobile", 2, 2), ("humanoid", 15, 15)])
+def test_collected_demonstrations_read_back_with_the_right_shapes(
+    tmp_path, small_camera, scene, joints, channels
+):
+    summary = collect(
+        scene,
+        tmp_path,
+        episodes=2,
+        seed=3,
+        image_size=(32, 48),
+        camera_size=small_camera,
+        hold_steps=3,
+        progress=False,
+    )
+    meta = read_meta(tmp_path)
+    assert meta.scene == scene and meta.image_size == (32, 48)
+    assert len(meta.joint_names) == joints and len(meta.action_names) == channels
+    episodes = list(iter_episodes(tmp_path))
+    assert len(episodes) == summary.episodes == 2
+    assert sum(len(e) for e in episodes) == summary.steps
+    for episode in episodes:
+        steps = len(episode)
+        assert episode.success
+        assert episode.images.shape == (steps, 32, 48, 3)
+        assert episode.joint_positions.shape == episode.joint_velocities.shape == (steps, joints)
+        assert episode.actions.shape == (steps, channels)
+        assert episode.images.std() > 10  # real pictures, not blank frames
+        assert np.abs(episode.actions[:-3]).max() > 0.1  # the expert moved ...
+        assert not episode.actions[-3:].any()  # ... and rests at the target
+    assert not np.array_equal(episodes[0].images[0], episodes[1].images[0])
+
+
+def test_the_expert_solves_every_evaluation_episode_with_held_out_phrasings(small_camera):
+    result = evaluate(
+        "arm", episodes=3, split=Split.HELD_OUT, camera_size=small_camera, progress=False
+    )
+    assert result.success_rate == 1.0
+    assert len({episode.seed for episode in result.episodes}) == 3
+
+
+class TurnInPlace(Policy):
+    """A stand-in policy with its channels in another order than the scene's."""
+
+    action_names = ("angular_z", "linear_x")
+    joint_names = ("right_wheel_joint", "left_wheel_joint")
+
+    def __init__(self):
+        self.observations = []
+
+    def select_action(self, observation: Observation) -> ActionProposal:
+        self.observations.append(observation)
+        return ActionProposal(np.array([1.0, 0.0], dtype=np.float32), uncertainty=0.1)
+
+    def reset(self) -> None:
+        self.observations.clear()
+
+
+def test_a_policy_is_driven_through_its_contract(worlds):
+    world = worlds("mobile")
+    policy = TurnInPlace()
+    controller = PolicyController(policy, world, image_size=(16, 24))
+    result = run_episode(world, controller, seed=8, instruction="go to the purple cone")
+    assert result.state is TaskState.UNKNOWN_TARGET and result.steps == 0
+    world.reset(seed=8)
+    yaw0 = world.base_pose()[2]
+    world.set_instruction("go to the red cube")
+    for _ in range(5):
+        world.apply_command(controller.act(world))
+        world.step()
+    assert math.remainder(world.base_pose()[2] - yaw0, 2 * math.pi) == pytest.approx(0.5, abs=0.05)
+    observation = policy.observations[-1]
+    assert (
+        observation.image.shape == (16, 24, 3) and observation.instruction == "go to the red cube"
+    )
+    left, right = world.joint_velocities(("left_wheel_joint", "right_wheel_joint"))
+    np.testing.assert_allclose(observation.joint_velocities, [right, left], atol=1e-4)
+    assert controller.mean_uncertainty == pytest.approx(0.1)
+
+
+def test_a_policy_commanding_channels_the_scene_lacks_is_refused(worlds):
+    class ArmPolicy(TurnInPlace):
+        action_names = ("elbow_joint",)
+
+    with pytest.raises(ValueError, match="linear_x, angular_z"):
+        PolicyController(ArmPolicy(), worlds("mobile"))

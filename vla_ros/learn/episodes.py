@@ -1,0 +1,24 @@
+"""An episode's seed and instruction, shared by data collection and evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vla_ros.sim.tasks import Split, describe
+from vla_ros.sim.world import SimWorld
+
+
+def episode_seed(base_seed: int, index: int) -> int:
+    """The seed of episode `index` of a run seeded with `base_seed`.
+
+    Runs with different base seeds draw unrelated episodes (not shifted copies of each other), so
+    a collection seeded 0 and an evaluation seeded 1 share no placements.
+    """
+    return int(np.random.SeedSequence([base_seed, index]).generate_state(1)[0])
+
+
+def sample_instruction(world: SimWorld, seed: int, split: Split = Split.TRAIN) -> str:
+    """A random target of the world's scene, described with the training or held-out words."""
+    rng = np.random.default_rng([seed, 1])  # apart from the stream that placed the objects
+    target = world.objects[rng.integers(len(world.objects))]
+    return describe(target, world.spec.task_kind, rng, split)
