@@ -113,6 +113,12 @@ def test_ordinary_and_repeated_pictures_are_not_faults():
     assert camera_fault(scene.copy()) is None  # identical pixels alone are no fault
 
 
+def test_a_picture_full_of_one_bright_colour_is_not_a_fault():
+    red = np.zeros((32, 32, 3), np.uint8)
+    red[..., 0] = 255
+    assert camera_fault(red) is None
+
+
 def test_a_dark_room_with_a_bright_object_is_not_a_fault():
     dark = np.zeros((32, 32, 3), np.uint8)
     dark[8:24, 8:24] = (200, 30, 30)
