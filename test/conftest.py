@@ -25,3 +25,17 @@ def ros(domain_id):
     graph = RosGraph(domain_id)
     yield graph
     graph.close()
+
+
+@pytest.fixture(scope="session")
+def nan_checkpoint(tmp_path_factory):
+    """The shipped checkpoint with every weight NaN: a model that outputs NaN."""
+    import torch
+
+    from vla_ros.model import load_policy, save_policy
+
+    policy = load_policy("")
+    with torch.no_grad():
+        for parameter in policy.model.parameters():
+            parameter.fill_(float("nan"))
+    return save_policy(policy, tmp_path_factory.mktemp("nan") / "checkpoint")

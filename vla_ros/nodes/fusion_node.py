@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,10 +70,23 @@ PARAMS = (
 _MODEL_PARAMS = {"checkpoint", "device", "mc_samples"}
 
 
+def _validate(values: Mapping[str, Any]) -> None:
+    """Refuse model settings that cannot load, before anything changes."""
+    from vla_ros.model.checkpoint import resolve_checkpoint, resolve_device
+
+    if values["mc_samples"] == 1:
+        raise ValueError("mc_samples must be 0 (the checkpoint's setting) or at least 2")
+    resolve_device(values["device"])
+    checkpoint = values["checkpoint"]
+    hub_id = checkpoint.count("/") == 1 and not checkpoint.startswith((".", "/", "~"))
+    if not (hub_id and not Path(checkpoint).expanduser().exists()):
+        resolve_checkpoint(checkpoint)  # a hub id is fetched (or refused) when loading
+
+
 class FusionNode(LifecycleNode):
     def __init__(self, **node_options: Any) -> None:
         super().__init__(NAME, **node_options)
-        self.params = ParameterSet(self, PARAMS, NAME, on_change=self.on_params)
+        self.params = ParameterSet(self, PARAMS, NAME, validate=_validate, on_change=self.on_params)
         self.diagnostics = DiagnosticsReporter(self)
         self.faults = FaultLog()
         self.loop_rate = RateMeter()
