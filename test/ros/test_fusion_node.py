@@ -223,20 +223,10 @@ def test_lifecycle_node_waits_when_autostart_is_false(ros, control_graph, output
     assert outputs.cmd.wait_for(moving, timeout=30.0) is not None
 
 
-def test_watchdog_stops_the_robot_when_the_fusion_process_dies(ros, outputs):
-    from robot_standin import RobotStandIn
-
-    from vla_ros.nodes.camera_node import CameraNode
-    from vla_ros.nodes.joint_state_node import JointStateNode
-    from vla_ros.nodes.safety_node import SafetyNode
-    from vla_ros.nodes.voice_command_node import VoiceCommandNode
-
-    for node in (CameraNode, JointStateNode, VoiceCommandNode, SafetyNode):
-        ros.add(node)
-    fusion = ros.start("fusion_node")
-    robot = RobotStandIn(ros)
+def test_watchdog_stops_the_robot_when_the_fusion_process_dies(control_graph, outputs):
+    fusion, robot = control_graph(fusion_process=True)
     robot.say("go to the red cube")
-    assert outputs.cmd.wait_for(moving, timeout=60.0) is not None, fusion
+    assert outputs.cmd.wait_for(moving, timeout=60.0) is not None
     fusion.send_signal(signal.SIGKILL)
     fusion.wait()
     assert outputs.cmd.wait_for(lambda t: not moving(t), timeout=2.0) is not None
