@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 import rclpy
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
@@ -38,7 +39,7 @@ def run_node(
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except ValueError as error:
+    except (ValueError, ParameterException) as error:
         # Configuration errors (bad parameter values at start-up) end the node with a reason.
         print(f"{sys.argv[0]}: {error}", file=sys.stderr)
         status = 2
