@@ -51,14 +51,14 @@ def decode_rgb(msg: ImageLike, max_pixels: int = 4096 * 4096) -> np.ndarray:
     header. A `step` of 0 is read as unpadded rows (publishers often leave it unset); padded rows
     are accepted when the data size matches step x height. Raises InvalidImage with the reason.
     """
+    height, width = int(msg.height), int(msg.width)
+    if height <= 0 or width <= 0:
+        raise InvalidImage(f"empty image ({width}x{height})")
     encoding = msg.encoding.strip().lower()
     if encoding not in SUPPORTED_ENCODINGS:
         raise InvalidImage(
             f"unsupported encoding {msg.encoding!r}; use one of {', '.join(SUPPORTED_ENCODINGS)}"
         )
-    height, width = int(msg.height), int(msg.width)
-    if height <= 0 or width <= 0:
-        raise InvalidImage(f"empty image ({width}x{height})")
     if height * width > max_pixels:
         raise InvalidImage(f"image of {width}x{height} exceeds {max_pixels} pixels")
     channels = SUPPORTED_ENCODINGS[encoding]
@@ -123,11 +123,14 @@ def camera_fault(image: np.ndarray, limits: ExposureLimits = ExposureLimits()) -
     Identical pictures in a row are not a fault: a simulated camera watching a still scene sends
     them. Staleness is judged on stamps, elsewhere.
     """
-    luminance = image.max(axis=2) if image.ndim == 3 else image
-    dark = float(np.mean(luminance <= limits.dark_level))
+    # Black means every channel dark, white every channel bright: a saturated red object is
+    # neither, so a scene full of one bright colour is no fault.
+    brightest = image.max(axis=2) if image.ndim == 3 else image
+    darkest = image.min(axis=2) if image.ndim == 3 else image
+    dark = float(np.mean(brightest <= limits.dark_level))
     if dark >= limits.fault_fraction:
         return f"blank picture: {dark:.0%} of pixels are black"
-    bright = float(np.mean(luminance >= limits.bright_level))
+    bright = float(np.mean(darkest >= limits.bright_level))
     if bright >= limits.fault_fraction:
         return f"saturated picture: {bright:.0%} of pixels are white"
     return None

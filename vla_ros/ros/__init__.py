@@ -1,1 +1,1 @@
-"""ros"""
+"""ROS glue shared by the nodes: parameters, diagnostics, QoS, message conversion, main()."""

@@ -1,0 +1,235 @@
+"""The fusion node in the full control graph: proposals, holds on bad input, the model's NaN."""
+
+import math
+import signal
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Twist
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from ros_harness import wait_until
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float32
+
+from vla_ros.ros import qos
+
+pytestmark = pytest.mark.ros
+
+
+def seconds(stamp):
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def moving(twist):
+    return abs(twist.linear.x) > 1e-9 or abs(twist.angular.z) > 1e-9
+
+
+def is_hold(proposal):
+    return len(proposal.name) == 0
+
+
+def diagnosed(diagnostics, node, text):
+    return wait_until(
+        lambda: any(
+            s.name == f"vla_ros/{node}" and text in s.message
+            for a in diagnostics.messages
+            for s in a.status
+        ),
+        timeout=10.0,
+    )
+
+
+@pytest.fixture
+def outputs(ros):
+    class Outputs:
+        proposals = ros.collect(JointState, "/vla/proposal", qos.LATEST)
+        uncertainty = ros.collect(Float32, "/vla/uncertainty")
+        cmd = ros.collect(Twist, "/cmd_vel")
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+
+    return Outputs
+
+
+def test_fusion_proposes_at_rate_hz_with_fresh_inputs(control_graph, outputs):
+    _, robot = control_graph(fusion={"rate_hz": 5.0})
+    robot.say("go to the red cube")
+    assert outputs.proposals.wait_for(lambda m: not is_hold(m), timeout=30.0) is not None
+    assert wait_until(lambda: sum(not is_hold(m) for m in outputs.proposals.messages) >= 12, 30)
+    stamps = [seconds(m.header.stamp) for m in outputs.proposals.messages if not is_hold(m)]
+    period = float(np.median(np.diff(stamps)))
+    assert period == pytest.approx(1 / 5.0, rel=0.25)
+    proposal = next(m for m in outputs.proposals.messages if not is_hold(m))
+    assert list(proposal.name) == ["linear_x", "angular_z"]
+    assert len(proposal.effort) == 2 and proposal.effort[0] == proposal.effort[1] >= 0
+    assert outputs.uncertainty.wait_for(lambda m: math.isfinite(m.data)) is not None
+    assert outputs.cmd.wait_for(moving) is not None
+
+
+def test_no_command_means_no_motion(control_graph, outputs):
+    control_graph()
+    assert outputs.proposals.wait_for(is_hold, timeout=30.0) is not None
+    assert diagnosed(outputs.diagnostics, "fusion_node", "waiting for a command")
+    assert outputs.cmd.wait_for() is not None
+    assert not any(moving(t) for t in outputs.cmd.messages)
+
+
+def test_stale_picture_stops_motion_until_fresh_pictures_return(control_graph, outputs):
+    _, robot = control_graph(fusion={"max_image_age": 0.3})
+    robot.say("go to the red cube")
+    assert outputs.cmd.wait_for(moving, timeout=30.0) is not None
+    sane = robot.image
+    frozen = sane()
+    robot.image = lambda: frozen  # stamps stop advancing
+    assert diagnosed(outputs.diagnostics, "fusion_node", "picture is")
+    assert outputs.cmd.wait_for(lambda t: not moving(t), timeout=5.0) is not None
+    outputs.cmd.clear()
+    assert wait_until(lambda: len(outputs.cmd.messages) >= 5)
+    assert not any(moving(t) for t in outputs.cmd.messages)
+    robot.image = sane
+    outputs.cmd.clear()
+    assert outputs.cmd.wait_for(moving, timeout=10.0) is not None
+
+
+def test_stale_joint_state_stops_motion(control_graph, outputs):
+    _, robot = control_graph(fusion={"max_joint_state_age": 0.3})
+    robot.say("go to the red cube")
+    assert outputs.cmd.wait_for(moving, timeout=30.0) is not None
+    frozen = robot.joints()
+    robot.joints = lambda: frozen
+    assert diagnosed(outputs.diagnostics, "fusion_node", "joint state is")
+    outputs.cmd.clear()
+    assert wait_until(lambda: len(outputs.cmd.messages) >= 5)
+    assert not any(moving(t) for t in outputs.cmd.messages[2:])
+
+
+def test_camera_fault_stops_motion_at_once_and_clears(control_graph, outputs):
+    _, robot = control_graph()
+    robot.say("go to the red cube")
+    assert outputs.cmd.wait_for(moving, timeout=30.0) is not None
+    sane_pixels = robot.pixels
+    robot.pixels = np.zeros_like(sane_pixels)  # lens covered
+    assert diagnosed(outputs.diagnostics, "fusion_node", "camera fault")
+    outputs.cmd.clear()
+    assert wait_until(lambda: len(outputs.cmd.messages) >= 5)
+    assert not any(moving(t) for t in outputs.cmd.messages[1:])
+    robot.pixels = sane_pixels
+    assert outputs.cmd.wait_for(moving, timeout=10.0) is not None
+
+
+def _bad_image():
+    msg = Image(height=96, width=128, encoding="rgb8", step=384, data=b"\x10" * 999)
+    return msg
+
+
+def _nan_joints():
+    return JointState(name=["left_wheel_joint", "right_wheel_joint"], position=[math.nan, 0.0])
+
+
+def _unknown_joints():
+    return JointState(name=["antenna"], position=[0.0])
+
+
+@pytest.mark.parametrize(
+    ("feed", "make"),
+    [
+        ("image", lambda robot: lambda: _stamped(robot, _bad_image())),
+        ("image", lambda robot: lambda: _stamped(robot, Image(encoding="rgb8"))),
+        ("image", lambda robot: lambda: _stamped(robot, _recoded(robot, "yuv422"))),
+        ("joints", lambda robot: lambda: _stamped(robot, _nan_joints())),
+        ("joints", lambda robot: lambda: _stamped(robot, _unknown_joints())),
+    ],
+)
+def test_malformed_sensor_input_never_moves_the_robot(control_graph, outputs, feed, make):
+    _, robot = control_graph()
+    setattr(robot, feed, make(robot))
+    robot.say("go to the red cube")
+    assert outputs.proposals.wait_for(is_hold, timeout=30.0) is not None
+    assert wait_until(lambda: len(outputs.cmd.messages) >= 20, timeout=10.0)
+    assert not any(moving(t) for t in outputs.cmd.messages)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "go " * 40_000])
+def test_malformed_commands_never_move_the_robot(control_graph, outputs, text):
+    _, robot = control_graph()
+    robot.say(text)
+    assert wait_until(lambda: len(outputs.cmd.messages) >= 20, timeout=30.0)
+    assert not any(moving(t) for t in outputs.cmd.messages)
+    assert diagnosed(outputs.diagnostics, "voice_command_node", "refused command")
+
+
+def _stamped(robot, msg):
+    msg.header.stamp = robot.now()
+    return msg
+
+
+def _recoded(robot, encoding):
+    msg = robot.sane_image()
+    msg.encoding = encoding
+    return msg
+
+
+def test_nan_out_of_the_model_is_never_published(control_graph, outputs, nan_checkpoint):
+    _, robot = control_graph(fusion={"checkpoint": str(nan_checkpoint)})
+    robot.say("go to the red cube")
+    assert diagnosed(outputs.diagnostics, "fusion_node", "NaN")
+    assert wait_until(lambda: len(outputs.cmd.messages) >= 20, timeout=10.0)
+    assert not any(moving(t) for t in outputs.cmd.messages)
+    assert all(is_hold(p) for p in outputs.proposals.messages)
+    assert all(math.isfinite(u.data) for u in outputs.uncertainty.messages)
+
+
+def test_stop_word_stops_within_a_period_and_resume_continues(control_graph, outputs):
+    from std_srvs.srv import Trigger
+
+    _, robot = control_graph()
+    ros = robot.ros
+    robot.say("go to the red cube")
+    assert outputs.cmd.wait_for(moving, timeout=30.0) is not None
+    robot.say("Stop!")
+    assert outputs.cmd.wait_for(lambda t: not moving(t), timeout=1.0) is not None
+    outputs.cmd.clear()
+    assert wait_until(lambda: len(outputs.cmd.messages) >= 10)
+    assert not any(moving(t) for t in outputs.cmd.messages)
+    assert ros.call(Trigger, "/vla/resume", Trigger.Request()).success
+    assert outputs.cmd.wait_for(moving, timeout=10.0) is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"checkpoint": "/no/such/checkpoint"}, "no checkpoint folder"),
+        ({"mc_samples": 1}, "mc_samples"),
+        ({"device": "cuda"}, "cuda"),
+        ({"device": "tpu"}, "one of"),
+        ({"rate_hz": -1.0}, ""),
+    ],
+)
+def test_invalid_fusion_parameters_are_refused(ros, control_graph, change, reason):
+    control_graph(robot=False)
+    results = ros.set_parameters("fusion_node", change)
+    assert not all(r.successful for r in results)
+    assert reason in " ".join(r.reason for r in results)
+
+
+def test_lifecycle_node_waits_when_autostart_is_false(ros, control_graph, outputs):
+    _, robot = control_graph(fusion={"autostart": False})
+    robot.say("go to the red cube")
+    assert not wait_until(lambda: outputs.proposals.messages, timeout=2.0)
+    for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+        request = ChangeState.Request(transition=Transition(id=transition))
+        assert ros.call(ChangeState, "/fusion_node/change_state", request, timeout=30.0).success
+    assert outputs.cmd.wait_for(moving, timeout=30.0) is not None
+
+
+def test_watchdog_stops_the_robot_when_the_fusion_process_dies(control_graph, outputs):
+    fusion, robot = control_graph(fusion_process=True)
+    robot.say("go to the red cube")
+    assert outputs.cmd.wait_for(moving, timeout=60.0) is not None
+    fusion.send_signal(signal.SIGKILL)
+    fusion.wait()
+    assert outputs.cmd.wait_for(lambda t: not moving(t), timeout=2.0) is not None
+    outputs.cmd.clear()
+    assert wait_until(lambda: len(outputs.cmd.messages) >= 20, timeout=5.0)
+    assert not any(moving(t) for t in outputs.cmd.messages)

@@ -1,0 +1,158 @@
+"""`vla-ros`: run the robot on the embedded simulator or a real robot, train, evaluate, benchmark.
+
+Only argparse runs at import, so `--help` answers at once; each subcommand imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+SCENES = ("mobile", "arm", "humanoid")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments get one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def _positive(kind: type) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return parse
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vla-ros",
+        description=(
+            "Vision-Language-Action control for ROS 2 with an uncertainty-aware safety layer. "
+            "Without a ROS install, `vla-ros sim` runs the whole stack on an embedded simulator."
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    sim = commands.add_parser(
+        "sim",
+        help="run every node on the embedded MuJoCo simulator (headless) and summarise",
+        description=(
+            "Start the embedded simulator and every node with the default config and the "
+            "shipped checkpoint, give the robot a command, show progress, and end with a summary "
+            "(task outcome, loop rate, latency percentiles, time slowed or stopped by the "
+            "safety node)."
+        ),
+    )
+    sim.add_argument("--command", default="go to the red cube", help="what to tell the robot")
+    sim.add_argument("--scene", choices=SCENES, default="mobile", help="simulated robot and world")
+    sim.add_argument(
+        "--duration", type=_positive(float), default=40.0, help="seconds of simulated time"
+    )
+    sim.add_argument(
+        "--params-file",
+        type=_existing_file,
+        action="append",
+        default=[],
+        help="extra ROS parameter YAML on top of the scene's config (repeatable)",
+    )
+    sim.add_argument("--checkpoint", help="policy checkpoint (default: the shipped one)")
+    sim.add_argument("--seed", type=int, default=0, help="episode seed (object placement)")
+    sim.add_argument("--record", type=Path, help="write the camera view to .mp4 or .gif")
+    sim.add_argument(
+        "--real-time-factor",
+        type=_positive(float),
+        default=1.0,
+        help="simulated seconds per wall-clock second",
+    )
+    sim.add_argument("--log-dir", type=Path, help="where node logs go (default: a temp folder)")
+    sim.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="run for the whole duration even after the task succeeds",
+    )
+
+    run = commands.add_parser(
+        "run",
+        help="every node but the simulator, against a real robot or Gazebo",
+        description=(
+            "Start camera, voice, joint-state, fusion and safety nodes as processes, as "
+            "`ros2 launch vla_ros vla.launch.py` does. Ctrl-C stops them; the safety node "
+            "publishes a stop command on the way out."
+        ),
+    )
+    run.add_argument(
+        "--robot",
+        choices=SCENES,
+        default="mobile",
+        help="which shipped config to start from (mobile: vla.yaml, arm.yaml, humanoid.yaml)",
+    )
+    run.add_argument(
+        "--params-file",
+        type=_existing_file,
+        action="append",
+        default=[],
+        help="ROS parameter YAML on top of the shipped config (repeatable)",
+    )
+    run.add_argument("--use-sim-time", action="store_true", help="follow /clock (Gazebo)")
+    run.add_argument("--log-level", choices=("debug", "info", "warn", "error"), default="info")
+
+    train = commands.add_parser(
+        "train",
+        help="collect expert demonstrations in the simulator and train a policy",
+        description="Collect scripted-expert demonstrations (or reuse a dataset), then train.",
+    )
+    train.add_argument("--scene", choices=SCENES, default="mobile")
+    train.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    train.add_argument("--data", type=Path, help="dataset folder (collected here if missing)")
+    train.add_argument("--episodes", type=_positive(int), default=200, help="episodes to collect")
+    train.add_argument("--epochs", type=_positive(int), default=12)
+    train.add_argument("--seed", type=int, default=0)
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="closed-loop success rate of a checkpoint (or the expert) in the simulator",
+    )
+    evaluate.add_argument("--scene", choices=SCENES, default="mobile")
+    evaluate.add_argument("--checkpoint", help="policy checkpoint (default: the shipped one)")
+    evaluate.add_argument("--expert", action="store_true", help="evaluate the scripted expert")
+    evaluate.add_argument("--episodes", type=_positive(int), default=50)
+    evaluate.add_argument("--seed", type=int, default=1000)
+
+    bench = commands.add_parser(
+        "bench",
+        help="latency of the models, the uncertainty methods and the safety node",
+        description="Measure on this machine; prints a table, writes JSON and a plot.",
+    )
+    bench.add_argument("--out", type=Path, default=Path("bench"), help="folder for JSON and plot")
+    bench.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = importlib.import_module(f"vla_ros.cli.{args.command}_command")
+    return int(handler.run(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

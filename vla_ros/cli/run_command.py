@@ -1,0 +1,35 @@
+"""`vla-ros run`: every node but the simulator, as processes, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from vla_ros import graph
+from vla_ros.cli.launcher import NodeProcesses
+
+
+def run(args: argparse.Namespace) -> int:
+    files = [graph.scene_config(args.robot), *args.params_file]
+    parameters = {spec.executable: {"use_sim_time": True} for spec in graph.CONTROL_NODES}
+    nodes = NodeProcesses(
+        graph.nodes(with_simulator=False),
+        files,
+        parameters=parameters if args.use_sim_time else None,
+        log_level=args.log_level,
+    )
+    print(
+        f"vla-ros run: starting {', '.join(s.executable for s in nodes.specs)} with "
+        f"{', '.join(str(f) for f in files)}; Ctrl-C stops them",
+        flush=True,
+    )
+    status = 0
+    with nodes:
+        try:
+            while not (exited := nodes.exited()):
+                time.sleep(0.5)
+            print(f"vla-ros run: node(s) ended: {exited}; stopping the others", flush=True)
+            status = 1
+        except KeyboardInterrupt:
+            print("vla-ros run: stopping", flush=True)
+    return status

@@ -1,0 +1,75 @@
+"""The node graph, described once.
+
+The launch files, `vla-ros run`, `vla-ros sim` and the tests all build their processes from
+these specs, so adding a node or changing how nodes are started happens here only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vla_ros import paths
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    executable: str  # the console script, also the node's default name
+    description: str
+
+    @property
+    def module(self) -> str:
+        return f"vla_ros.nodes.{self.executable}"
+
+
+CONTROL_NODES = (
+    NodeSpec("camera_node", "checks and resizes camera pictures"),
+    NodeSpec("voice_command_node", "normalises commands, hears stop words"),
+    NodeSpec("joint_state_node", "orders and checks joint states"),
+    NodeSpec("fusion_node", "runs the VLA policy at rate_hz"),
+    NodeSpec("safety_node", "scales speed by uncertainty, watchdog, stop"),
+)
+SIM_NODE = NodeSpec("sim_node", "embedded MuJoCo simulator")
+
+# Each simulator scene with the parameter file that configures the robot for it.
+SCENE_CONFIGS = {"mobile": "vla.yaml", "arm": "arm.yaml", "humanoid": "humanoid.yaml"}
+
+
+def nodes(with_simulator: bool) -> tuple[NodeSpec, ...]:
+    return (*CONTROL_NODES, SIM_NODE) if with_simulator else CONTROL_NODES
+
+
+def scene_config(scene: str) -> Path:
+    if scene not in SCENE_CONFIGS:
+        raise ValueError(f"unknown scene {scene!r}; choose from {sorted(SCENE_CONFIGS)}")
+    return paths.config_file(SCENE_CONFIGS[scene])
+
+
+def ros_arguments(
+    params_files: Sequence[Path],
+    parameters: Mapping[str, object] = (),
+    remappings: Mapping[str, str] = (),
+    log_level: str | None = None,
+) -> list[str]:
+    """The `--ros-args ...` tail that starts a node with these files, values and remappings."""
+    args = ["--ros-args"]
+    for path in params_files:
+        args += ["--params-file", str(path)]
+    for name, value in dict(parameters).items():
+        args += ["-p", f"{name}:={_yaml_value(value)}"]
+    for source, target in dict(remappings).items():
+        args += ["-r", f"{source}:={target}"]
+    if log_level:
+        args += ["--log-level", log_level]
+    return args
+
+
+def _yaml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return f"'{value}'"
+    return str(value)

@@ -1,0 +1,117 @@
+"""camera_node: /camera/image_raw -> checked, converted, resized pictures for the fusion node."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from vla_ros.logic.freshness import StampSequence
+from vla_ros.logic.health import FaultLog, Level
+from vla_ros.logic.images import ExposureLimits, InvalidImage, camera_fault, decode_rgb, resize_rgb
+from vla_ros.logic.params import ParamSpec, ParamType
+from vla_ros.logic.stats import RateMeter
+from vla_ros.ros import qos
+from vla_ros.ros.diagnostics import DiagnosticsReporter
+from vla_ros.ros.messages import empty_image, rgb_image, seconds, to_stamp
+from vla_ros.ros.params import ParameterSet
+from vla_ros.ros.runner import run_node
+
+NAME = "camera_node"
+PARAMS = (
+    ParamSpec("image_width", ParamType.INTEGER, "Width the pictures are resized to", 8, 1024),
+    ParamSpec("image_height", ParamType.INTEGER, "Height the pictures are resized to", 8, 1024),
+    ParamSpec("dark_level", ParamType.INTEGER, "A pixel at or below this is black", 0, 254),
+    ParamSpec("bright_level", ParamType.INTEGER, "A pixel at or above this is white", 1, 255),
+    ParamSpec(
+        "fault_fraction",
+        ParamType.DOUBLE,
+        "A picture with this fraction of black (or white) pixels is a camera fault",
+        0.5,
+        1.0,
+    ),
+)
+
+
+def _exposure(values: Mapping[str, Any]) -> ExposureLimits:
+    return ExposureLimits(values["dark_level"], values["bright_level"], values["fault_fraction"])
+
+
+class CameraNode(Node):
+    def __init__(self, **node_options: Any) -> None:
+        super().__init__(NAME, **node_options)
+        self.params = ParameterSet(self, PARAMS, NAME, validate=_exposure)
+        self.diagnostics = DiagnosticsReporter(self)
+        self.faults = FaultLog()
+        self.stamps = StampSequence()
+        self.rate = RateMeter()
+        self.forwarded = 0
+        self.unusable = False
+        self.publisher = self.create_publisher(Image, "/vla/image", qos.LATEST)
+        self.create_subscription(Image, "/camera/image_raw", self.on_image, qos.SENSOR)
+        self.create_timer(1.0, self.report)
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def on_image(self, msg: Image) -> None:
+        now = self.now()
+        stamp = seconds(msg.header.stamp)
+        if stamp == 0.0:
+            # Unstamped pictures (some drivers) are dated on arrival rather than refused.
+            self._fault_once("pictures arrive unstamped; dating them on arrival", Level.OK)
+            stamp = now
+            msg.header.stamp = to_stamp(now)
+        if not self.stamps.advance(stamp):
+            return  # a repeat: the fusion node sees the picture age and stops on its own
+        try:
+            pixels = decode_rgb(msg)
+            size = (self.params["image_height"], self.params["image_width"])
+            pixels = resize_rgb(pixels, size)
+            fault = camera_fault(pixels, _exposure(self.params.values))
+            if fault is not None:
+                raise InvalidImage(f"camera fault: {fault}")
+        except InvalidImage as error:
+            self.unusable = True
+            self._fault_once(str(error), Level.ERROR)
+            self.publisher.publish(empty_image(msg.header))
+            return
+        if self.unusable:
+            self.get_logger().info("sane pictures again")
+            self.unusable = False
+        self.rate.tick(now)
+        self.forwarded += 1
+        self.publisher.publish(rgb_image(pixels, msg.header))
+        self.diagnostics.report(Level.OK, "forwarding pictures", {"last_age_s": now - stamp})
+
+    def _fault_once(self, reason: str, level: Level) -> None:
+        if self.faults.record(reason):
+            log = self.get_logger().error if level is Level.ERROR else self.get_logger().info
+            log(reason)
+        self.diagnostics.report(level, reason)
+
+    def report(self) -> None:
+        now = self.now()
+        values = {
+            "rate_hz": self.rate.rate(now),
+            "forwarded": self.forwarded,
+            "refused": self.faults.total,
+            "repeated_stamps": self.stamps.repeated,
+        }
+        if self.stamps.last is None:
+            self.diagnostics.report(Level.WARN, "no picture received yet", values)
+        elif now - self.stamps.last > 1.0 and not self.unusable:
+            message = f"no new picture for {now - self.stamps.last:.1f} s"
+            self.diagnostics.report(Level.WARN, message, values)
+        else:
+            self.diagnostics.report(self.diagnostics.level, self.diagnostics.message, values)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(CameraNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

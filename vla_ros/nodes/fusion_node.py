@@ -1,0 +1,322 @@
+"""fusion_node: picture + instruction + joint states -> a stamped proposal and its uncertainty.
+
+A lifecycle node: the policy is loaded on configure and the control loop runs while active
+(both at start-up unless `autostart` is false). The loop has its own callback group on a
+multi-threaded executor, so input callbacks are never starved by inference. Whenever an input is
+missing, stale or faulty, or the model misbehaves, the node proposes no motion (an empty
+proposal) and says why on /diagnostics.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.timer import Timer
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float32, Header, String
+
+from vla_ros.logic.commands import InvalidCommand, parse_command
+from vla_ros.logic.freshness import age_problem
+from vla_ros.logic.health import FaultLog, Level
+from vla_ros.logic.joints import select_joints
+from vla_ros.logic.params import ParamSpec, ParamType
+from vla_ros.logic.safety import Proposal
+from vla_ros.logic.stats import LatencyStats, RateMeter
+from vla_ros.model.policy import Observation, Policy
+from vla_ros.ros import qos
+from vla_ros.ros.diagnostics import DiagnosticsReporter
+from vla_ros.ros.messages import image_pixels, proposal_message, seconds, to_stamp
+from vla_ros.ros.params import ParameterSet
+from vla_ros.ros.runner import run_node
+
+NAME = "fusion_node"
+PARAMS = (
+    ParamSpec("rate_hz", ParamType.DOUBLE, "Proposals per second", 0.1, 100.0),
+    ParamSpec(
+        "checkpoint",
+        ParamType.STRING,
+        "Policy checkpoint: a folder, a hub id or a shipped name; empty = the shipped default",
+    ),
+    ParamSpec("device", ParamType.STRING, "Where the model runs", choices=("cpu", "cuda", "auto")),
+    ParamSpec(
+        "mc_samples",
+        ParamType.INTEGER,
+        "Monte Carlo samples for models that use them; 0 = the checkpoint's setting",
+        0,
+        1024,
+    ),
+    ParamSpec("max_image_age", ParamType.DOUBLE, "Oldest usable picture (seconds)", 0.001, 3600.0),
+    ParamSpec(
+        "max_joint_state_age",
+        ParamType.DOUBLE,
+        "Oldest usable joint state (seconds)",
+        0.001,
+        3600.0,
+    ),
+    ParamSpec(
+        "autostart",
+        ParamType.BOOL,
+        "Configure and activate at start-up (false: wait for lifecycle transitions)",
+        read_only=True,
+    ),
+)
+_MODEL_PARAMS = {"checkpoint", "device", "mc_samples"}
+
+
+def _validate(values: Mapping[str, Any]) -> None:
+    """Refuse model settings that cannot load, before anything changes."""
+    from vla_ros.model.checkpoint import resolve_checkpoint, resolve_device
+
+    if values["mc_samples"] == 1:
+        raise ValueError("mc_samples must be 0 (the checkpoint's setting) or at least 2")
+    resolve_device(values["device"])
+    checkpoint = values["checkpoint"]
+    hub_id = checkpoint.count("/") == 1 and not checkpoint.startswith((".", "/", "~"))
+    if not (hub_id and not Path(checkpoint).expanduser().exists()):
+        resolve_checkpoint(checkpoint)  # a hub id is fetched (or refused) when loading
+
+
+class FusionNode(LifecycleNode):
+    def __init__(self, **node_options: Any) -> None:
+        super().__init__(NAME, **node_options)
+        self.params = ParameterSet(self, PARAMS, NAME, validate=_validate, on_change=self.on_params)
+        self.diagnostics = DiagnosticsReporter(self)
+        self.faults = FaultLog()
+        self.loop_rate = RateMeter()
+        self.latency = LatencyStats()
+        self.overruns = 0
+        self.holds = 0
+        self.policy: Policy | None = None
+        self.reload_requested = False
+        self.timer: Timer | None = None
+        self.loop_group = MutuallyExclusiveCallbackGroup()
+        inputs = MutuallyExclusiveCallbackGroup()
+        self.image: Image | None = None
+        self.joint_state: JointState | None = None
+        self.instruction: str | None = None
+        self.policy_instruction: str | None = None  # the instruction the policy's memory is for
+        self.proposal_publisher = self.create_publisher(JointState, "/vla/proposal", qos.LATEST)
+        self.uncertainty_publisher = self.create_publisher(
+            Float32, "/vla/uncertainty", qos.COMMANDS
+        )
+        self.create_subscription(
+            Image, "/vla/image", self.on_image, qos.LATEST, callback_group=inputs
+        )
+        self.create_subscription(
+            JointState, "/vla/joint_states", self.on_joint_state, qos.LATEST, callback_group=inputs
+        )
+        self.create_subscription(
+            String, "/vla/instruction", self.on_instruction, qos.LATCHED, callback_group=inputs
+        )
+        self.create_timer(1.0, self.report)
+        self.diagnostics.report(Level.WARN, "unconfigured: no policy loaded")
+        configured = self.params["autostart"] and self.trigger_configure()
+        if configured == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return (
+            TransitionCallbackReturn.SUCCESS
+            if self.load_policy()
+            else TransitionCallbackReturn.FAILURE
+        )
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.start_loop()
+        self.diagnostics.report(Level.OK, "active")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop_loop()
+        self.hold("inactive", Level.WARN)
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.policy = None
+        self.diagnostics.report(Level.WARN, "unconfigured: no policy loaded")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop_loop()
+        self.policy = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def load_policy(self) -> bool:
+        from vla_ros.model import load_policy
+
+        checkpoint = self.params["checkpoint"]
+        started = time.perf_counter()
+        try:
+            self.policy = load_policy(
+                checkpoint,
+                device=self.params["device"],
+                mc_samples=self.params["mc_samples"] or None,
+            )
+        except Exception as error:  # any failure to load is reported, never a crash
+            self.policy = None
+            reason = f"cannot load checkpoint {checkpoint or '(shipped default)'!r}: {error}"
+            self.get_logger().error(reason)
+            self.diagnostics.report(Level.ERROR, reason)
+            return False
+        self.get_logger().info(
+            f"policy {checkpoint or '(shipped default)'} loaded in "
+            f"{time.perf_counter() - started:.1f} s: actions {list(self.policy.action_names)}"
+        )
+        return True
+
+    def start_loop(self) -> None:
+        self.stop_loop()
+        self.timer = self.create_timer(
+            1.0 / self.params["rate_hz"], self.step, callback_group=self.loop_group
+        )
+
+    def stop_loop(self) -> None:
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+            self.timer = None
+
+    def on_params(self, values: Mapping[str, Any], changed: set[str]) -> None:
+        if "rate_hz" in changed and self.timer is not None:
+            self.start_loop()
+        if changed & _MODEL_PARAMS and self.policy is not None:
+            self.reload_requested = True  # done by the loop, which owns the policy
+
+    # -- inputs -------------------------------------------------------------------------------
+    def on_image(self, msg: Image) -> None:
+        self.image = msg
+
+    def on_joint_state(self, msg: JointState) -> None:
+        self.joint_state = msg
+
+    def on_instruction(self, msg: String) -> None:
+        try:
+            command = parse_command(msg.data)
+        except InvalidCommand:
+            return
+        # A stop is the safety node's business; the task stays, so /vla/resume continues it.
+        if not command.is_stop and command.text != self.instruction:
+            self.instruction = command.text
+            self.get_logger().info(f"new instruction: {command.text!r}")
+
+    # -- the control loop ---------------------------------------------------------------------
+    def step(self) -> None:
+        started = time.perf_counter()
+        now = self.now()
+        if self.reload_requested:
+            self.reload_requested = False
+            self.hold("reloading the policy", Level.WARN)
+            self.load_policy()
+        try:
+            observation = self.observe(now)
+        except ValueError as error:
+            self.hold(str(error), Level.WARN)
+            return
+        proposal = self.propose(observation, now)
+        if proposal is None:
+            return
+        header = Header(stamp=to_stamp(now))
+        self.proposal_publisher.publish(proposal_message(proposal, header))
+        self.uncertainty_publisher.publish(Float32(data=float(proposal.uncertainty)))
+        elapsed = time.perf_counter() - started
+        self.latency.add(elapsed)
+        self.loop_rate.tick(now)
+        if elapsed > 1.0 / self.params["rate_hz"]:
+            self.overruns += 1
+        self.diagnostics.report(Level.OK, "proposing")
+
+    def observe(self, now: float) -> Observation:
+        """The policy's observation from the latest inputs; ValueError says what is missing."""
+        policy = self.policy
+        if policy is None:
+            raise ValueError("no policy loaded")
+        if self.instruction is None:
+            raise ValueError("waiting for a command on /voice_command")
+        image, joints = self.image, self.joint_state
+        if image is None:
+            raise ValueError("waiting for camera pictures")
+        if image.width == 0 or image.height == 0:
+            raise ValueError("camera fault or unusable picture (see camera_node diagnostics)")
+        problem = age_problem(
+            seconds(image.header.stamp), now, self.params["max_image_age"], "picture"
+        )
+        if problem:
+            raise ValueError(problem)
+        if joints is None:
+            raise ValueError("waiting for joint states")
+        if not joints.name:
+            raise ValueError("unusable joint state (see joint_state_node diagnostics)")
+        problem = age_problem(
+            seconds(joints.header.stamp), now, self.params["max_joint_state_age"], "joint state"
+        )
+        if problem:
+            raise ValueError(problem)
+        try:
+            positions = select_joints(joints.name, joints.position, policy.joint_names)
+            velocities = (
+                select_joints(joints.name, joints.velocity, policy.joint_names)
+                if len(joints.velocity)
+                else None
+            )
+        except KeyError as error:
+            raise ValueError(f"the policy needs {error.args[0]}") from None
+        return Observation(image_pixels(image), self.instruction, positions, velocities)
+
+    def propose(self, observation: Observation, now: float) -> Proposal | None:
+        """The policy's proposal, or None (after holding) if the model fails or is not finite."""
+        policy = self.policy
+        if observation.instruction != self.policy_instruction:
+            policy.reset()
+            self.policy_instruction = observation.instruction
+        try:
+            result = policy.select_action(observation)
+        except Exception as error:  # a model failure is a stop with a reason, never a crash
+            self.hold(f"model failed: {type(error).__name__}: {error}", Level.ERROR)
+            return None
+        action = np.asarray(result.action, dtype=np.float64)
+        if not (np.all(np.isfinite(action)) and math.isfinite(result.uncertainty)):
+            self.hold("the model produced NaN or inf: proposing no motion", Level.ERROR)
+            return None
+        return Proposal(now, tuple(policy.action_names), action, float(result.uncertainty))
+
+    def hold(self, reason: str, level: Level) -> None:
+        """Propose no motion, and say why."""
+        self.holds += 1
+        self.proposal_publisher.publish(JointState(header=Header(stamp=to_stamp(self.now()))))
+        if self.faults.record(reason):
+            log = self.get_logger().error if level is Level.ERROR else self.get_logger().info
+            log(f"proposing no motion: {reason}")
+        self.diagnostics.report(level, f"no motion: {reason}")
+
+    def report(self) -> None:
+        now = self.now()
+        rate = self.loop_rate.rate(now)
+        values: dict[str, object] = {
+            "rate_hz": rate,
+            "target_rate_hz": self.params["rate_hz"],
+            "overruns": self.overruns,
+            "holds": self.holds,
+            **self.latency.summary_ms(),
+        }
+        level, message = self.diagnostics.level, self.diagnostics.message
+        if level is Level.OK and 0 < rate < 0.8 * self.params["rate_hz"]:
+            level, message = Level.WARN, f"rate missed: {rate:.1f} Hz of {self.params['rate_hz']:g}"
+        self.diagnostics.report(level, message, values)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(FusionNode, args, threads=2)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""Launch actions built from the node graph (vla_ros.graph), shared by the launch files.
+
+Needs a full ROS 2 install (`launch`, `launch_ros`); nothing else in the package imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from launch.actions import DeclareLaunchArgument
+from launch.substitution import Substitution
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+from vla_ros import graph
+
+PACKAGE = "vla_ros"
+
+
+def config_path(file_name: str) -> PathJoinSubstitution:
+    return PathJoinSubstitution([FindPackageShare(PACKAGE), "config", file_name])
+
+
+def common_arguments(default_params_file: str, use_sim_time: bool) -> list[DeclareLaunchArgument]:
+    return [
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=config_path(default_params_file),
+            description="ROS parameter YAML for every vla_ros node",
+        ),
+        DeclareLaunchArgument(
+            "use_sim_time",
+            default_value="true" if use_sim_time else "false",
+            choices=["true", "false"],
+            description="Follow /clock instead of the wall clock",
+        ),
+        DeclareLaunchArgument(
+            "log_level",
+            default_value="info",
+            choices=["debug", "info", "warn", "error"],
+            description="Logging level of every node",
+        ),
+    ]
+
+
+def node_actions(
+    with_simulator: bool,
+    params_file: Substitution | str | None = None,
+    extra_parameters: Mapping[str, Mapping[str, Substitution | str]] | None = None,
+) -> list[Node]:
+    """One launch_ros Node per spec of the graph, sharing params_file, use_sim_time, log_level.
+
+    `params_file` defaults to the `params_file` launch argument.
+    """
+    extra_parameters = extra_parameters or {}
+    params_file = params_file or LaunchConfiguration("params_file")
+    return [
+        Node(
+            package=PACKAGE,
+            executable=spec.executable,
+            name=spec.executable,
+            output="screen",
+            emulate_tty=True,
+            parameters=[
+                params_file,
+                {"use_sim_time": LaunchConfiguration("use_sim_time")},
+                dict(extra_parameters.get(spec.executable, {})),
+            ],
+            arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+        )
+        for spec in graph.nodes(with_simulator)
+    ]

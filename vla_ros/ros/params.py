@@ -1,0 +1,120 @@
+"""Declaring a node's parameters from specs, and refusing invalid run-time changes with a reason."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rcl_interfaces.msg import ParameterType as RosType
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from vla_ros.logic.params import ParamSpec, ParamType, defaults
+
+_ROS_TYPES = {
+    ParamType.BOOL: RosType.PARAMETER_BOOL,
+    ParamType.INTEGER: RosType.PARAMETER_INTEGER,
+    ParamType.DOUBLE: RosType.PARAMETER_DOUBLE,
+    ParamType.STRING: RosType.PARAMETER_STRING,
+    ParamType.STRING_ARRAY: RosType.PARAMETER_STRING_ARRAY,
+}
+
+
+def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(
+        name=spec.name,
+        type=_ROS_TYPES[spec.type],
+        description=spec.description,
+        read_only=spec.read_only,
+    )
+    if spec.choices:
+        descriptor.additional_constraints = f"one of: {', '.join(spec.choices)}"
+    if spec.min_value is None and spec.max_value is None:
+        return descriptor
+    # A ROS range has both ends; an open end is infinite (doubles) or the int32 limit.
+    if spec.type is ParamType.DOUBLE:
+        low = -math.inf if spec.min_value is None else spec.min_value
+        high = math.inf if spec.max_value is None else spec.max_value
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)
+        ]
+    elif spec.type is ParamType.INTEGER:
+        low = -(2**31) if spec.min_value is None else spec.min_value
+        high = 2**31 - 1 if spec.max_value is None else spec.max_value
+        descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
+    return descriptor
+
+
+class ParameterSet:
+    """A node's parameters: declared with descriptions and ranges, validated as a whole.
+
+    `validate` gets the complete candidate values and raises ValueError to refuse a change; its
+    message becomes the reason `ros2 param set` prints. `on_change` runs after a change is
+    accepted. Values given at start-up (YAML, --ros-args -p) pass the same checks; a bad one
+    stops the node from starting, with the reason.
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        specs: Sequence[ParamSpec],
+        defaults_section: str,
+        validate: Callable[[Mapping[str, Any]], None] | None = None,
+        on_change: Callable[[Mapping[str, Any], set[str]], None] | None = None,
+    ) -> None:
+        self._specs = {spec.name: spec for spec in specs}
+        self._validate = validate
+        self._on_change = on_change
+        self._node = node
+        initial = defaults(defaults_section, specs)
+        for spec in specs:
+            self._accept_integer_for_double(spec)
+            node.declare_parameter(spec.name, initial[spec.name], _descriptor(spec))
+        self.values: dict[str, Any] = {
+            name: spec.check(node.get_parameter(name).value) for name, spec in self._specs.items()
+        }
+        if validate is not None:
+            validate(self.values)
+        node.add_on_set_parameters_callback(self._on_set)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def _accept_integer_for_double(self, spec: ParamSpec) -> None:
+        # YAML writes 1 for 1.0; rclpy would refuse the integer for a double parameter.
+        overrides = getattr(self._node, "_parameter_overrides", {})
+        given = overrides.get(spec.name)
+        if (
+            spec.type is ParamType.DOUBLE
+            and given is not None
+            and given.type_ is Parameter.Type.INTEGER
+        ):
+            overrides[spec.name] = Parameter(spec.name, value=float(given.value))
+
+    def _on_set(self, parameters: list[Parameter]) -> SetParametersResult:
+        candidate = dict(self.values)
+        changed = set()
+        try:
+            for parameter in parameters:
+                spec = self._specs.get(parameter.name)
+                if spec is None:
+                    continue
+                candidate[parameter.name] = spec.check(parameter.value)
+                changed.add(parameter.name)
+            if changed and self._validate is not None:
+                self._validate(candidate)
+        except ValueError as error:
+            self._node.get_logger().warning(f"refused parameter change: {error}")
+            return SetParametersResult(successful=False, reason=str(error))
+        if changed:
+            self.values = candidate
+            if self._on_change is not None:
+                self._on_change(self.values, changed)
+        return SetParametersResult(successful=True)

@@ -1,0 +1,54 @@
+"""The main() every node executable shares: init, spin, and a clean exit on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+
+import rclpy
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+
+def run_node(
+    make_node: Callable[[], Node], args: Sequence[str] | None = None, threads: int = 1
+) -> int:
+    """Run one node until Ctrl-C or SIGTERM; returns the process exit status.
+
+    rclpy's own signal handlers would shut the context down before the node could act, so this
+    catches the signals itself and calls the node's `before_shutdown()` (if it has one) while it
+    can still publish: the safety node's last stop command depends on it.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    node = None
+    status = 0
+    executor = (
+        MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
+    )
+    try:
+        node = make_node()
+        executor.add_node(node)
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, ParameterException) as error:
+        # Configuration errors (bad parameter values at start-up) end the node with a reason.
+        print(f"{sys.argv[0]}: {error}", file=sys.stderr)
+        status = 2
+    finally:
+        before_shutdown = getattr(node, "before_shutdown", None)
+        if before_shutdown is not None and rclpy.ok():
+            before_shutdown()
+        executor.shutdown()
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return status
