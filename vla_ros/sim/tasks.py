@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from vla_ros.logic.commands import STOP_WORDS
+
 # Canonical colour -> the words that name it. Colours that no scene uses are listed too, so that
 # "the purple cube" is an absent object rather than a plain "cube".
 COLOUR_WORDS: dict[str, tuple[str, ...]] = {
@@ -60,8 +62,6 @@ HELD_OUT_NOUNS: dict[str, tuple[str, ...]] = {
     "cylinder": ("can", "tube"),
     "capsule": ("pill",),
 }
-
-STOP_WORDS = ("stop", "halt", "freeze")
 
 _WORD = re.compile(r"[a-z]+")
 _COLOUR_OF = {word: colour for colour, words in COLOUR_WORDS.items() for word in words}
@@ -135,7 +135,8 @@ class SceneObject:
 
 
 def is_stop_command(text: str) -> bool:
-    """True when the text holds a stop word anywhere ("please stop", "HALT!")."""
+    """True when the text holds a stop word anywhere ("please stop", "HALT!"), the words the
+    voice command node and the safety node stop on."""
     return any(word in STOP_WORDS for word in _WORD.findall(text.lower()))
 
 
@@ -252,7 +253,11 @@ class TaskTracker:
             )
         else:
             self._status = TaskStatus(
-                TaskState.RUNNING, task.instruction, task.target.name, now, message="running"
+                TaskState.RUNNING,
+                task.instruction,
+                task.target.name,
+                now,
+                message=f"{task.instruction!r}: going for the {task.target.name}",
             )
         return self._status
 

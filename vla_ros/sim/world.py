@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import mujoco
@@ -65,6 +66,7 @@ class SimWorld:
         _configure_fast_rendering(self.model, width, height)
         self.data = mujoco.MjData(self.model)
         self._renderer: mujoco.Renderer | None = None
+        self._gl_thread: ThreadPoolExecutor | None = None
         self._camera_id = self._id(mujoco.mjtObj.mjOBJ_CAMERA, self.spec.camera)
         self.objects = self._find_objects()
         self._joint_qpos = {name: self._qpos_address(name) for name in self._all_joint_names()}
@@ -107,7 +109,7 @@ class SimWorld:
         self.tracker.clear()
         if self._instruction is not None:
             self.tracker.start(make_task(self._instruction, self.objects), self.time)
-        return self.task_status()
+        return self._update_task()
 
     def set_instruction(self, text: str) -> TaskStatus:
         """Start the task `text` asks for; a stop command leaves the current task unchanged."""
@@ -140,6 +142,25 @@ class SimWorld:
         self._command = np.clip(command, -self._limits, self._limits)
         if self.spec.drive is Drive.JOINT_VELOCITY:
             self.data.ctrl[self._command_actuators] = self._command
+
+    def apply_joint_velocities(self, values: np.ndarray | list[float]) -> None:
+        """Hold these velocities of the scene's `joint_names` (rad/s) until the next command.
+
+        For joint-driven scenes this is `apply_command`. A differential-drive base turns its
+        wheel speeds into the twist they imply, as a base controller taking wheel commands does.
+        """
+        velocities = np.asarray(values, dtype=float).reshape(-1)
+        base = self.spec.base
+        if base is None:
+            self.apply_command(velocities)
+            return
+        if velocities.shape != (len(base.wheel_joints),):
+            raise ValueError(
+                f"scene {self.spec.name!r} takes {len(base.wheel_joints)} wheel velocities "
+                f"({', '.join(base.wheel_joints)}), got {velocities.size}"
+            )
+        left, right = velocities * base.wheel_radius
+        self.apply_command([(left + right) / 2, (right - left) / base.wheel_separation])
 
     @property
     def command(self) -> np.ndarray:
@@ -188,7 +209,15 @@ class SimWorld:
         return np.array([self.data.qvel[self._joint_dof[name]] for name in names])
 
     def render(self) -> np.ndarray:
-        """The camera picture, (height, width, 3) uint8 RGB."""
+        """The camera picture, (height, width, 3) uint8 RGB. Callable from any thread."""
+        if self._gl_thread is None:
+            self._gl_thread = ThreadPoolExecutor(1, thread_name_prefix="mujoco-render")
+        return self._gl_thread.submit(self._render_on_gl_thread).result()
+
+    def _render_on_gl_thread(self) -> np.ndarray:
+        # An OpenGL context is current on one thread at a time (EGL refuses another thread
+        # with EGL_BAD_ACCESS), so the renderer lives, draws and dies on a thread of its own:
+        # callers may be executor threads of a multi-threaded ROS node.
         if self._renderer is None:
             height, width = self.camera_size
             try:
@@ -276,6 +305,12 @@ class SimWorld:
 
     def close(self) -> None:
         """Free the renderer (its GL context); the world can still step, and renders anew."""
+        if self._gl_thread is not None:
+            self._gl_thread.submit(self._close_on_gl_thread).result()
+            self._gl_thread.shutdown()
+            self._gl_thread = None
+
+    def _close_on_gl_thread(self) -> None:
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
