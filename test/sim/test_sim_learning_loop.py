@@ -8,6 +8,7 @@ from vla_ros.learn.dataset import iter_episodes, read_meta
 from vla_ros.learn.evaluate import PolicyController, evaluate, run_episode
 from vla_ros.model.policy import ActionProposal, Observation, Policy
 from vla_ros.sim.tasks import Split, TaskState
+from vla_ros.sim.world import SimWorld
 
 
 @pytest.mark.parametrize(("scene", "joints", "channels"), [("mobile", 2, 2), ("humanoid", 15, 15)])
@@ -95,3 +96,13 @@ def test_a_policy_commanding_channels_the_scene_lacks_is_refused(worlds):
 
     with pytest.raises(ValueError, match="linear_x, angular_z"):
         PolicyController(ArmPolicy(), worlds("mobile"))
+
+
+def test_a_policy_is_evaluated_with_its_uncertainty(small_camera):
+    with SimWorld("mobile", camera_size=small_camera, episode_timeout=1.0) as world:
+        result = evaluate(
+            "mobile", 2, TurnInPlace(), image_size=(16, 16), world=world, progress=False
+        )
+    assert result.success_rate == 0.0  # turning on the spot reaches nothing
+    assert all(e.state is TaskState.TIMED_OUT and e.steps == 10 for e in result.episodes)
+    assert all(e.mean_uncertainty == pytest.approx(0.1) for e in result.episodes)

@@ -105,6 +105,7 @@ class EpisodeResult:
     steps: int
     duration: float  # simulated seconds until the task ended
     final_distance: float | None
+    mean_uncertainty: float | None = None  # a policy's, over the episode's steps
 
     @property
     def success(self) -> bool:
@@ -151,34 +152,40 @@ def run_episode(
         steps=steps,
         duration=(status.finished_at or world.time) - (status.started_at or 0.0),
         final_distance=status.distance,
+        mean_uncertainty=getattr(controller, "mean_uncertainty", None),
     )
 
 
 def evaluate(
     scene: str,
     episodes: int,
-    controller: Controller | None = None,
+    controller: Controller | Policy | None = None,
     seed: int = DEFAULT_EVAL_SEED,
     split: Split = Split.TRAIN,
+    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
     camera_size: tuple[int, int] = DEFAULT_CAMERA_SIZE,
     world: SimWorld | None = None,
     progress: bool = True,
 ) -> Evaluation:
-    """Success of `controller` (default: the expert) over `episodes` seeded episodes of `scene`.
+    """Success of `controller` over `episodes` seeded episodes of `scene`.
 
-    Pass `world` to reuse one (a PolicyController is built for a world); otherwise one is made
-    for the run and closed after it.
+    `controller` is the expert when None; a Policy is driven through its contract with pictures
+    of `image_size`. Pass `world` to reuse one; otherwise one is made for the run and closed
+    after it.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
+    if world is not None and world.spec.name != scene:
+        raise ValueError(f"the world runs scene {world.spec.name!r}, not {scene!r}")
     own_world = world is None
     world = world if world is not None else SimWorld(scene, camera_size=camera_size)
-    if world.spec.name != scene:
-        raise ValueError(f"the world runs scene {world.spec.name!r}, not {scene!r}")
-    controller = controller if controller is not None else ExpertController()
     meter = Progress(f"evaluate {scene}", episodes, enabled=progress)
     results: list[EpisodeResult] = []
     try:
+        if controller is None:
+            controller = ExpertController()
+        elif isinstance(controller, Policy):
+            controller = PolicyController(controller, world, image_size)
         for index in range(episodes):
             episode = episode_seed(seed, index)
             instruction = sample_instruction(world, episode, split)
