@@ -11,10 +11,10 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt setup.py setup.cfg
+$(STAMP): requirements.txt requirements-ros.txt requirements-dev.txt setup.py setup.cfg
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-ros.txt -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 

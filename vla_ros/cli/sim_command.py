@@ -1,0 +1,203 @@
+"""`vla-ros sim`: the simulator and every node as processes, a monitor here, a summary at the end.
+
+The monitor is an ordinary ROS node on simulated time: it gives the command on /voice_command,
+as a person would, and learns everything else from the topics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float32, String
+
+from vla_ros import graph
+from vla_ros.cli.launcher import NodeProcesses
+from vla_ros.cli.summary import RunSummary
+from vla_ros.ros import qos
+from vla_ros.ros.messages import image_pixels, seconds
+
+TASK_TOPIC = "/sim/task_status"
+_FINISHED = ("succeeded", "timed_out", "unknown_target")
+
+
+class Monitor(Node):
+    def __init__(self, summary: RunSummary, record: bool, **node_options: object) -> None:
+        super().__init__(
+            "vla_ros_sim_monitor",
+            parameter_overrides=[Parameter("use_sim_time", value=True)],
+            **node_options,
+        )
+        self.summary = summary
+        self.uncertainty = float("nan")
+        self.scale = float("nan")
+        self.frames: list[tuple[np.ndarray, list[str]]] = []
+        self.voice = self.create_publisher(String, "/voice_command", qos.COMMANDS)
+        self.create_subscription(String, TASK_TOPIC, self.on_task, qos.LATCHED)
+        self.create_subscription(Float32, "/vla/speed_scale", self.on_scale, qos.COMMANDS)
+        self.create_subscription(Float32, "/vla/uncertainty", self.on_uncertainty, qos.COMMANDS)
+        self.create_subscription(JointState, "/vla/proposal", self.on_proposal, qos.LATEST)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self.on_diagnostics, 50)
+        if record:
+            self.create_subscription(Image, "/camera/image_raw", self.on_image, qos.SENSOR)
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def on_task(self, msg: String) -> None:
+        try:
+            self.summary.task = json.loads(msg.data)
+        except json.JSONDecodeError:
+            self.summary.problems.append(f"unreadable task status: {msg.data[:80]!r}")
+
+    def on_scale(self, msg: Float32) -> None:
+        self.scale = msg.data
+        self.summary.speed.add(self.now(), msg.data)
+
+    def on_uncertainty(self, msg: Float32) -> None:
+        self.uncertainty = msg.data
+        self.summary.uncertainties.append(msg.data)
+
+    def on_proposal(self, msg: JointState) -> None:
+        if msg.name:
+            self.summary.proposal_times.append(seconds(msg.header.stamp))
+
+    def on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name == "vla_ros/fusion_node":
+                values = {kv.key: kv.value for kv in status.values}
+                for key in ("p50_ms", "p99_ms", "max_ms"):
+                    if key in values:
+                        self.summary.fusion_step_ms[key] = float(values[key])
+
+    def on_image(self, msg: Image) -> None:
+        if msg.encoding != "rgb8" or not msg.width:
+            return
+        overlay = [
+            f"'{self.summary.command}'",
+            f"uncertainty {self.uncertainty:.3f}",
+            f"speed scale {self.scale:.2f}",
+            f"t {self.now():.1f} s",
+        ]
+        self.frames.append((image_pixels(msg).copy(), overlay))
+
+
+def _progress_line(summary: RunSummary, monitor: Monitor, elapsed: float, duration: float) -> str:
+    task = summary.task
+    state = task.get("state", "starting")
+    distance = task.get("distance")
+    where = f" {distance:.2f} m from the {task.get('target')}" if distance is not None else ""
+    return (
+        f"t {elapsed:5.1f}/{duration:.0f} s | task {state}{where} | "
+        f"loop {summary.loop_rate():4.1f} Hz | uncertainty {monitor.uncertainty:.3f} | "
+        f"speed scale {monitor.scale:.2f}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="vla_ros_sim_"))
+    summary = RunSummary(command=args.command, scene=args.scene)
+    files = [graph.scene_config(args.scene), *args.params_file]
+    parameters: dict[str, dict[str, object]] = {
+        spec.executable: {"use_sim_time": True} for spec in graph.nodes(with_simulator=True)
+    }
+    parameters["sim_node"].update(
+        scene=args.scene, seed=args.seed, real_time_factor=args.real_time_factor
+    )
+    if args.checkpoint:
+        parameters["fusion_node"]["checkpoint"] = args.checkpoint
+    nodes = NodeProcesses(
+        graph.nodes(with_simulator=True), files, parameters=parameters, log_dir=log_dir
+    )
+    context = Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    monitor = Monitor(summary, record=args.record is not None, context=context)
+    executor.add_node(monitor)
+    interactive = sys.stderr.isatty()
+    print(f"vla-ros sim: {args.scene} scene, node logs in {log_dir}", file=sys.stderr)
+    started = time.monotonic()
+    status = 0
+    try:
+        nodes.start()
+        status = _drive(args, nodes, monitor, executor, summary, interactive)
+    except KeyboardInterrupt:
+        summary.problems.append("interrupted (Ctrl-C)")
+        status = 130
+    finally:
+        nodes.stop()
+        summary.wall_time = time.monotonic() - started
+        frames = monitor.frames
+        executor.shutdown()
+        rclpy.try_shutdown(context=context)
+    if interactive:
+        print(file=sys.stderr)
+    print(summary.render())
+    (log_dir / "summary.json").write_text(summary.to_json())
+    if args.record is not None and frames:
+        from vla_ros.sim.recording import write_recording
+
+        path = write_recording(args.record, frames, fps=_frame_rate(summary, len(frames)))
+        print(f"  recording       {path} ({len(frames)} frames)")
+    return status
+
+
+def _drive(
+    args: argparse.Namespace,
+    nodes: NodeProcesses,
+    monitor: Monitor,
+    executor: SingleThreadedExecutor,
+    summary: RunSummary,
+    interactive: bool,
+) -> int:
+    """Give the command, follow the run, and decide when it is over; returns the exit status."""
+    deadline = time.monotonic() + 120.0
+    while monitor.voice.get_subscription_count() == 0 or not summary.task:
+        executor.spin_once(timeout_sec=0.1)
+        if nodes.exited() or time.monotonic() > deadline:
+            return _failed(nodes, summary, "the nodes did not come up")
+    monitor.voice.publish(String(data=args.command))
+    given_at = monitor.now()
+    last_print = 0.0
+    while True:
+        executor.spin_once(timeout_sec=0.05)
+        elapsed = monitor.now() - given_at
+        summary.sim_time = elapsed
+        if exited := nodes.exited():
+            return _failed(nodes, summary, f"node(s) ended early: {exited}")
+        wall = time.monotonic()
+        if wall - last_print >= (0.5 if interactive else 2.0):
+            last_print = wall
+            line = _progress_line(summary, monitor, elapsed, args.duration)
+            print(
+                f"\r{line}" if interactive else line,
+                end="" if interactive else "\n",
+                file=sys.stderr,
+                flush=True,
+            )
+        finished = summary.task.get("state") in _FINISHED
+        if elapsed >= args.duration or (finished and not args.keep_going):
+            return 0
+
+
+def _failed(nodes: NodeProcesses, summary: RunSummary, problem: str) -> int:
+    summary.problems.append(problem)
+    for name in nodes.exited():
+        summary.problems.append(f"{name} log ends with:\n{nodes.tail(name)}")
+    return 1
+
+
+def _frame_rate(summary: RunSummary, frames: int) -> float:
+    return max(1.0, min(30.0, frames / max(summary.sim_time, 1e-3)))
