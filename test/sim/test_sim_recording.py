@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vla_ros.sim.recording import Overlay, VideoRecorder, upscale, write_video
+from vla_ros.sim.recording import Overlay, VideoRecorder, upscale, write_recording
 
 
 def clip(frames=6, size=(64, 64)):
@@ -19,7 +19,9 @@ def overlays(frames=6):
 
 
 def test_an_mp4_reads_back_upscaled_with_its_frames_and_overlay(tmp_path):
-    path = write_video(tmp_path / "run.mp4", clip(), overlays(), fps=10, min_side=480)
+    path = write_recording(
+        tmp_path / "run.mp4", zip(clip(), overlays(), strict=True), fps=10, min_side=480
+    )
     video = cv2.VideoCapture(str(path))
     read = []
     while True:
@@ -39,7 +41,8 @@ def test_an_mp4_reads_back_upscaled_with_its_frames_and_overlay(tmp_path):
 
 
 def test_a_gif_reads_back_with_every_frame(tmp_path):
-    path = write_video(tmp_path / "sub" / "run.gif", clip(size=(60, 80)), overlays(), fps=5)
+    frames = [(frame, [f"frame {i}", "plain text"]) for i, frame in enumerate(clip(size=(60, 80)))]
+    path = write_recording(tmp_path / "sub" / "run.gif", frames, fps=5)
     with Image.open(path) as gif:
         assert gif.n_frames == 6
         assert gif.size == (640, 480)
@@ -52,7 +55,7 @@ def test_a_gif_reads_back_with_every_frame(tmp_path):
 def test_frames_without_overlay_are_only_upscaled(tmp_path):
     frame = clip(1)[0]
     assert np.array_equal(upscale(frame, 128), np.repeat(np.repeat(frame, 2, 0), 2, 1))
-    write_video(tmp_path / "plain.gif", [frame, frame])
+    write_recording(tmp_path / "plain.gif", [(frame, None), (frame, None)])
     with Image.open(tmp_path / "plain.gif") as gif:
         assert gif.n_frames >= 1  # identical frames may be merged by Pillow
 

@@ -7,12 +7,16 @@ the command sent, the uncertainty and the safety node's speed scale, drawn in a 
     with VideoRecorder("run.mp4", fps=10) as video:
         video.add(frame, Overlay(command="v 0.30 m/s  w 0.10 rad/s", uncertainty=0.12,
                                  speed_scale=1.0))
+    write_recording("run.gif", [(frame, ["go to the red cube", "uncertainty 0.120"]), ...])
+
+An overlay is an Overlay (its speed scale is coloured: green at full speed, orange slowed, red
+stopped) or plain lines of text.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +77,7 @@ class VideoRecorder:
         self._mp4: cv2.VideoWriter | None = None
         self._gif_frames: list[np.ndarray] = []
 
-    def add(self, frame: np.ndarray, overlay: Overlay | None = None) -> None:
+    def add(self, frame: np.ndarray, overlay: Overlay | Sequence[str] | None = None) -> None:
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"frames must be (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
@@ -81,7 +85,7 @@ class VideoRecorder:
             self._input_shape = frame.shape
         elif frame.shape != self._input_shape:
             raise ValueError(f"frame of {frame.shape}, the recording's are {self._input_shape}")
-        picture = annotate(upscale(frame, self.min_side), overlay or Overlay())
+        picture = annotate(upscale(frame, self.min_side), overlay)
         if self.path.suffix.lower() == ".gif":
             self._gif_frames.append(picture)
         else:
@@ -125,19 +129,16 @@ class VideoRecorder:
         self._mp4.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
 
 
-def write_video(
+def write_recording(
     path: str | Path,
-    frames: Sequence[np.ndarray],
-    overlays: Sequence[Overlay | None] | None = None,
+    frames: Iterable[tuple[np.ndarray, Overlay | Sequence[str] | None]],
     fps: float = 10.0,
     min_side: int = DEFAULT_MIN_SIDE,
 ) -> Path:
-    """Write `frames` (with one overlay per frame, or none) as a video; returns its path."""
-    if overlays is not None and len(overlays) != len(frames):
-        raise ValueError(f"{len(overlays)} overlays for {len(frames)} frames")
+    """Write (frame, overlay) pairs as a video; returns its path."""
     with VideoRecorder(path, fps, min_side) as video:
-        for index, frame in enumerate(frames):
-            video.add(frame, overlays[index] if overlays is not None else None)
+        for frame, overlay in frames:
+            video.add(frame, overlay)
     return Path(path)
 
 
@@ -153,9 +154,14 @@ def upscale(frame: np.ndarray, min_side: int = DEFAULT_MIN_SIDE) -> np.ndarray:
     )
 
 
-def annotate(picture: np.ndarray, overlay: Overlay) -> np.ndarray:
+def annotate(picture: np.ndarray, overlay: Overlay | Sequence[str] | None) -> np.ndarray:
     """The picture with the overlay's lines in a darkened band at the bottom."""
-    lines = overlay.lines()
+    if overlay is None:
+        return picture
+    if isinstance(overlay, Overlay):
+        lines = overlay.lines()
+    else:
+        lines = [(str(text), _WHITE) for text in overlay]
     if not lines:
         return picture
     out = picture.copy()
