@@ -76,7 +76,7 @@ def test_a_policy_is_driven_through_its_contract(worlds):
     assert result.state is TaskState.UNKNOWN_TARGET and result.steps == 0
     world.reset(seed=8)
     yaw0 = world.base_pose()[2]
-    world.set_instruction("go to the red cube")
+    world.set_instruction("Go to the  RED cube")
     for _ in range(5):
         world.apply_command(controller.act(world))
         world.step()

@@ -19,6 +19,7 @@ import numpy as np
 
 from vla_ros.learn.episodes import episode_seed, sample_instruction
 from vla_ros.learn.progress import Progress
+from vla_ros.logic.commands import parse_command
 from vla_ros.logic.images import resize_rgb
 from vla_ros.model.policy import Observation, Policy
 from vla_ros.sim.scenes import SCENES
@@ -80,7 +81,8 @@ class PolicyController:
         joints = tuple(self.policy.joint_names)
         observation = Observation(
             image=resize_rgb(world.render(), self.image_size),
-            instruction=world.task_status().instruction,
+            # Normalised as the voice command node hands it to the fusion node.
+            instruction=parse_command(world.task_status().instruction).text,
             joint_positions=world.joint_positions(joints).astype(np.float32),
             joint_velocities=world.joint_velocities(joints).astype(np.float32),
         )
