@@ -41,7 +41,7 @@ def test_an_mp4_reads_back_upscaled_with_its_frames_and_overlay(tmp_path):
 
 
 def test_a_gif_reads_back_with_every_frame(tmp_path):
-    frames = [(frame, [f"frame {i}", "plain text"]) for i, frame in enumerate(clip(size=(60, 80)))]
+    frames = [(frame, Overlay(note=f"frame {i}")) for i, frame in enumerate(clip(size=(60, 80)))]
     path = write_recording(tmp_path / "sub" / "run.gif", frames, fps=5)
     with Image.open(path) as gif:
         assert gif.n_frames == 6

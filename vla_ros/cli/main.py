@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Without a ROS install, `vla-ros sim` runs the whole stack on an embedded simulator."
         ),
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
     sim = commands.add_parser(
@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = importlib.import_module(f"vla_ros.cli.{args.command}_command")
+    handler = importlib.import_module(f"vla_ros.cli.{args.subcommand}_command")
     return int(handler.run(args) or 0)
 
 

@@ -28,6 +28,7 @@ from vla_ros.cli.launcher import NodeProcesses
 from vla_ros.cli.summary import RunSummary
 from vla_ros.ros import qos
 from vla_ros.ros.messages import image_pixels, seconds
+from vla_ros.sim.recording import Overlay, write_recording
 
 TASK_TOPIC = "/sim/task_status"
 _FINISHED = ("succeeded", "timed_out", "unknown_target")
@@ -43,7 +44,9 @@ class Monitor(Node):
         self.summary = summary
         self.uncertainty = float("nan")
         self.scale = float("nan")
-        self.frames: list[tuple[np.ndarray, list[str]]] = []
+        self.frames: list[tuple[np.ndarray, Overlay]] = []
+        self.active = False  # the fusion node is proposing (possibly holds)
+        self.commanded = False  # the run is accounted from the command on
         self.voice = self.create_publisher(String, "/voice_command", qos.COMMANDS)
         self.create_subscription(String, TASK_TOPIC, self.on_task, qos.LATCHED)
         self.create_subscription(Float32, "/vla/speed_scale", self.on_scale, qos.COMMANDS)
@@ -64,14 +67,17 @@ class Monitor(Node):
 
     def on_scale(self, msg: Float32) -> None:
         self.scale = msg.data
-        self.summary.speed.add(self.now(), msg.data)
+        if self.commanded:
+            self.summary.speed.add(self.now(), msg.data)
 
     def on_uncertainty(self, msg: Float32) -> None:
         self.uncertainty = msg.data
-        self.summary.uncertainties.append(msg.data)
+        if self.commanded:
+            self.summary.uncertainties.append(msg.data)
 
     def on_proposal(self, msg: JointState) -> None:
-        if msg.name:
+        self.active = True
+        if msg.name and self.commanded:
             self.summary.proposal_times.append(seconds(msg.header.stamp))
 
     def on_diagnostics(self, msg: DiagnosticArray) -> None:
@@ -85,12 +91,12 @@ class Monitor(Node):
     def on_image(self, msg: Image) -> None:
         if msg.encoding != "rgb8" or not msg.width:
             return
-        overlay = [
-            f"'{self.summary.command}'",
-            f"uncertainty {self.uncertainty:.3f}",
-            f"speed scale {self.scale:.2f}",
-            f"t {self.now():.1f} s",
-        ]
+        overlay = Overlay(
+            command=self.summary.command,
+            uncertainty=self.uncertainty,
+            speed_scale=self.scale,
+            note=f"t {self.now():.1f} s  task {self.summary.task.get('state', '-')}",
+        )
         self.frames.append((image_pixels(msg).copy(), overlay))
 
 
@@ -147,8 +153,6 @@ def run(args: argparse.Namespace) -> int:
     print(summary.render())
     (log_dir / "summary.json").write_text(summary.to_json())
     if args.record is not None and frames:
-        from vla_ros.sim.recording import write_recording
-
         path = write_recording(args.record, frames, fps=_frame_rate(summary, len(frames)))
         print(f"  recording       {path} ({len(frames)} frames)")
     return status
@@ -164,11 +168,14 @@ def _drive(
 ) -> int:
     """Give the command, follow the run, and decide when it is over; returns the exit status."""
     deadline = time.monotonic() + 120.0
-    while monitor.voice.get_subscription_count() == 0 or not summary.task:
+    # Ready when the simulator reports its task and the fusion node is active (it proposes holds
+    # while it waits for a command): the policy takes seconds to load, the simulator does not.
+    while not (monitor.voice.get_subscription_count() and summary.task and monitor.active):
         executor.spin_once(timeout_sec=0.1)
         if nodes.exited() or time.monotonic() > deadline:
             return _failed(nodes, summary, "the nodes did not come up")
     monitor.voice.publish(String(data=args.command))
+    monitor.commanded = True
     given_at = monitor.now()
     last_print = 0.0
     while True:

@@ -7,7 +7,7 @@ the command sent, the uncertainty and the safety node's speed scale, drawn in a 
     with VideoRecorder("run.mp4", fps=10) as video:
         video.add(frame, Overlay(command="v 0.30 m/s  w 0.10 rad/s", uncertainty=0.12,
                                  speed_scale=1.0))
-    write_recording("run.gif", [(frame, ["go to the red cube", "uncertainty 0.120"]), ...])
+    write_recording("run.gif", [(frame, Overlay(note="go to the red cube")), ...])
 
 An overlay is an Overlay (its speed scale is coloured: green at full speed, orange slowed, red
 stopped) or plain lines of text.
@@ -16,7 +16,7 @@ stopped) or plain lines of text.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +77,7 @@ class VideoRecorder:
         self._mp4: cv2.VideoWriter | None = None
         self._gif_frames: list[np.ndarray] = []
 
-    def add(self, frame: np.ndarray, overlay: Overlay | Sequence[str] | None = None) -> None:
+    def add(self, frame: np.ndarray, overlay: Overlay | None = None) -> None:
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"frames must be (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
@@ -131,7 +131,7 @@ class VideoRecorder:
 
 def write_recording(
     path: str | Path,
-    frames: Iterable[tuple[np.ndarray, Overlay | Sequence[str] | None]],
+    frames: Iterable[tuple[np.ndarray, Overlay | None]],
     fps: float = 10.0,
     min_side: int = DEFAULT_MIN_SIDE,
 ) -> Path:
@@ -154,14 +154,11 @@ def upscale(frame: np.ndarray, min_side: int = DEFAULT_MIN_SIDE) -> np.ndarray:
     )
 
 
-def annotate(picture: np.ndarray, overlay: Overlay | Sequence[str] | None) -> np.ndarray:
+def annotate(picture: np.ndarray, overlay: Overlay | None) -> np.ndarray:
     """The picture with the overlay's lines in a darkened band at the bottom."""
     if overlay is None:
         return picture
-    if isinstance(overlay, Overlay):
-        lines = overlay.lines()
-    else:
-        lines = [(str(text), _WHITE) for text in overlay]
+    lines = overlay.lines()
     if not lines:
         return picture
     out = picture.copy()
