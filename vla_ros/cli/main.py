@@ -136,7 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", help="policy checkpoint (default: the shipped one)")
     evaluate.add_argument("--expert", action="store_true", help="evaluate the scripted expert")
     evaluate.add_argument("--episodes", type=_positive(int), default=50)
-    evaluate.add_argument("--seed", type=int, default=1000)
+    evaluate.add_argument("--seed", type=int, default=1, help="first episode seed (placements)")
+    evaluate.add_argument(
+        "--held-out",
+        action="store_true",
+        help="phrase the tasks with verbs and object nouns never used in training",
+    )
 
     bench = commands.add_parser(
         "bench",

@@ -16,10 +16,7 @@ policy also learns to stop at the target.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +26,6 @@ from vla_ros.learn.dataset import DatasetMeta, DatasetWriter, Episode
 from vla_ros.learn.episodes import episode_seed, sample_instruction
 from vla_ros.learn.progress import Progress
 from vla_ros.logic.images import resize_rgb
-from vla_ros.sim.scenes import SCENES
 from vla_ros.sim.tasks import Split, TaskState
 from vla_ros.sim.world import DEFAULT_CAMERA_SIZE, SimWorld
 
@@ -142,39 +138,3 @@ def _demonstrate(
         actions=np.array(actions, dtype=np.float32),
         success=status.state is TaskState.SUCCEEDED,
     )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vla_ros.learn.collect",
-        description="Write expert demonstrations of a scene as a dataset.",
-    )
-    parser.add_argument("--scene", choices=tuple(SCENES), default="mobile")
-    parser.add_argument("--episodes", type=int, default=200)
-    parser.add_argument("--out", required=True, help="dataset folder")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--image-size", type=int, nargs=2, default=DEFAULT_IMAGE_SIZE, metavar=("HEIGHT", "WIDTH")
-    )
-    parser.add_argument("--action-noise", type=float, default=DEFAULT_ACTION_NOISE)
-    args = parser.parse_args(argv)
-    if args.episodes < 1:
-        parser.error("--episodes must be at least 1")
-    if min(args.image_size) < 1:
-        parser.error("--image-size must be positive")
-    if not 0 <= args.action_noise <= 1:
-        parser.error("--action-noise must be in [0, 1]")
-    summary = collect(
-        args.scene,
-        args.out,
-        args.episodes,
-        seed=args.seed,
-        image_size=tuple(args.image_size),
-        action_noise=args.action_noise,
-    )
-    print(summary)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

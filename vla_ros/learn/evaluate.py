@@ -9,9 +9,6 @@ order; its action, mapped by `policy.action_names`, is the command for one contr
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,7 +19,6 @@ from vla_ros.learn.progress import Progress
 from vla_ros.logic.commands import parse_command
 from vla_ros.logic.images import resize_rgb
 from vla_ros.model.policy import Observation, Policy
-from vla_ros.sim.scenes import SCENES
 from vla_ros.sim.tasks import Split, TaskState
 from vla_ros.sim.world import DEFAULT_CAMERA_SIZE, SimWorld
 
@@ -198,28 +194,3 @@ def evaluate(
         if own_world:
             world.close()
     return Evaluation(scene, split, tuple(results))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vla_ros.learn.evaluate",
-        description="Success rate of the scripted expert on seeded episodes of a scene.",
-    )
-    parser.add_argument("--scene", choices=tuple(SCENES), default="mobile")
-    parser.add_argument("--episodes", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=DEFAULT_EVAL_SEED)
-    parser.add_argument("--held-out", action="store_true", help="use the held-out phrasings")
-    args = parser.parse_args(argv)
-    if args.episodes < 1:
-        parser.error("--episodes must be at least 1")
-    split = Split.HELD_OUT if args.held_out else Split.TRAIN
-    result = evaluate(args.scene, args.episodes, seed=args.seed, split=split)
-    print(result.summary())
-    for episode in result.episodes:
-        if not episode.success:
-            print(f"  failed: seed {episode.seed} {episode.instruction!r}: {episode.state.value}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
