@@ -123,10 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--scene", choices=SCENES, default="mobile")
     train.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
-    train.add_argument("--data", type=Path, help="dataset folder (collected here if missing)")
+    train.add_argument(
+        "--data", type=Path, help="dataset folder, collected if missing (default: data/SCENE)"
+    )
     train.add_argument("--episodes", type=_positive(int), default=200, help="episodes to collect")
     train.add_argument("--epochs", type=_positive(int), default=12)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model configuration override, e.g. fusion.kind=transformer (repeatable)",
+    )
 
     evaluate = commands.add_parser(
         "eval",
