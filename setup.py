@@ -31,9 +31,7 @@ setup(
     zip_safe=False,
     maintainer="vla_ros maintainers",
     maintainer_email="maintainers@vla-ros.invalid",
-    description=(
-        "Vision-Language-Action control for ROS 2 with an uncertainty-aware safety layer"
-    ),
+    description=("Vision-Language-Action control for ROS 2 with an uncertainty-aware safety layer"),
     license="Apache-2.0",
     python_requires=">=3.10",
     entry_points={

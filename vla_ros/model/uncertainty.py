@@ -84,7 +84,7 @@ def language_novelty(pooled: np.ndarray, reference: np.ndarray) -> np.ndarray:
     unit = pooled / np.linalg.norm(pooled, axis=-1, keepdims=True).clip(min=1e-12)
     ref = np.asarray(reference, np.float64)
     ref = ref / np.linalg.norm(ref, axis=-1, keepdims=True).clip(min=1e-12)
-    return 1.0 - (unit @ ref.T).max(axis=-1)
+    return np.clip(1.0 - (unit @ ref.T).max(axis=-1), 0.0, 2.0)
 
 
 def language_penalty(novelty: np.ndarray, ok: float, bad: float) -> np.ndarray:
