@@ -2,7 +2,7 @@
 
 Two coloured squares (red, blue) on a noisy grey floor; the command names one ("go to the red
 cube"); the expert turns toward it (angular_z from its horizontal offset) and drives faster the
-more centred it is (linear_x). Over an episode the scene turns toward the target, as a robot would.
+more centred it is (linear_x). Over an episode the scene turns toward the target, as a robot would, and drifts at random.
 """
 
 from __future__ import annotations
@@ -41,9 +41,11 @@ def make_episode(rng, size: tuple[int, int], steps: int) -> Episode:
     for _ in range(steps):
         offset = 2.0 * squares[target][0] - 1.0
         images.append(draw(size, squares, rng))
-        actions.append(expert(offset) + rng.normal(0, 0.01, 2).astype(np.float32))
-        turn = 0.15 * offset  # turning toward the target slides the scene the other way
-        squares = {c: (x - turn, y) for c, (x, y) in squares.items()}
+        actions.append(expert(offset) + rng.normal(0, 0.002, 2).astype(np.float32))
+        # turning toward the target slides the scene the other way; the world drifts too, so
+        # targets stay spread over the picture
+        turn = 0.05 * offset + rng.normal(0, 0.05)
+        squares = {c: (float(np.clip(x - turn, 0.05, 0.95)), y) for c, (x, y) in squares.items()}
     actions = np.stack(actions)
     velocities = np.stack([actions[:, 0] - actions[:, 1], actions[:, 0] + actions[:, 1]], 1)
     velocities = np.concatenate([np.zeros((1, 2), np.float32), velocities[:-1]])
