@@ -14,7 +14,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from synthetic_data import ACTIONS, JOINTS  # noqa: E402
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "special_tokens_map.json",
+)
 
 
 def _copy_tokenizer(folder: Path) -> None:
@@ -26,7 +31,9 @@ def _copy_tokenizer(folder: Path) -> None:
 
 
 def _tiny(**extra) -> dict:
-    return dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, **extra)
+    return dict(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, **extra
+    )
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +43,9 @@ def tiny_bert(tmp_path_factory) -> str:
 
     folder = tmp_path_factory.mktemp("tiny_bert")
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=30522, max_position_embeddings=64, **_tiny())).save_pretrained(folder)
+    BertModel(BertConfig(vocab_size=30522, max_position_embeddings=64, **_tiny())).save_pretrained(
+        folder
+    )
     _copy_tokenizer(folder)
     return str(folder)
 
@@ -57,7 +66,9 @@ def tiny_clip(tmp_path_factory) -> dict[str, str]:
     torch.manual_seed(0)
     vision = _tiny(image_size=32, patch_size=8)
     text = _tiny(vocab_size=30522, max_position_embeddings=64)
-    folders = {name: tmp_path_factory.mktemp(f"tiny_clip_{name}") for name in ("vision", "text", "full")}
+    folders = {
+        name: tmp_path_factory.mktemp(f"tiny_clip_{name}") for name in ("vision", "text", "full")
+    }
     CLIPVisionModel(CLIPVisionConfig(**vision)).save_pretrained(folders["vision"])
     CLIPTextModel(CLIPTextConfig(**text)).save_pretrained(folders["text"])
     CLIPModel(CLIPConfig(vision_config=vision, text_config=text)).save_pretrained(folders["full"])

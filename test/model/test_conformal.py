@@ -55,7 +55,9 @@ def test_language_penalty_is_monotone_and_bounded():
 
 def test_novelty_of_a_training_instruction_is_zero():
     reference = np.array([[1.0, 0.0], [0.0, 1.0]])
-    np.testing.assert_allclose(language_novelty(np.array([[2.0, 0.0], [1.0, 1.0]]), reference), [0.0, 1 - np.sqrt(0.5)])
+    np.testing.assert_allclose(
+        language_novelty(np.array([[2.0, 0.0], [1.0, 1.0]]), reference), [0.0, 1 - np.sqrt(0.5)]
+    )
     assert language_novelty(np.ones((3, 2)), np.zeros((0, 2))).tolist() == [0, 0, 0]
 
 
@@ -64,9 +66,19 @@ def test_paraphrase_is_less_novel_than_nonsense_with_the_packaged_minilm():
     from vla_ros.model.encoders import TextEncoder
 
     text = TextEncoder(TextConfig())
-    training = ["go to the red cube", "drive to the red cube", "go to the blue ball", "find the blue ball"]
+    training = [
+        "go to the red cube",
+        "drive to the red cube",
+        "go to the blue ball",
+        "find the blue ball",
+    ]
     reference = text.encode(training).pooled.numpy()
-    queries = ["move to the red cube", "head towards the blue ball", "purple elephant dances", "banana telescope quantum"]
+    queries = [
+        "move to the red cube",
+        "head towards the blue ball",
+        "purple elephant dances",
+        "banana telescope quantum",
+    ]
     novelty = language_novelty(text.encode(queries).pooled.numpy(), reference)
     assert max(novelty[:2]) < min(novelty[2:])
     ok = UncertaintyConfig().novelty_ok  # the default threshold separates them

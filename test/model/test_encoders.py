@@ -35,7 +35,9 @@ def test_hf_vision_backbone_from_a_saved_folder(tiny_clip, folder, tokens, count
 
 
 def test_hf_vision_backbone_random_init_from_its_config_and_finetune(tiny_clip):
-    _, hf_config = load_vision_backbone(VisionConfig(kind=VisionKind.HF, pretrained=tiny_clip["vision"]), (32, 32))
+    _, hf_config = load_vision_backbone(
+        VisionConfig(kind=VisionKind.HF, pretrained=tiny_clip["vision"]), (32, 32)
+    )
     config = VisionConfig(kind=VisionKind.HF, hf_config=hf_config, finetune=True)
     backbone, _ = load_vision_backbone(config, (32, 32))
     backbone(torch.randn(1, 3, 32, 32)).sum().backward()
@@ -46,14 +48,27 @@ def test_hf_vision_backbone_random_init_from_its_config_and_finetune(tiny_clip):
 def test_vit_backbone_works_too(tmp_path):
     from transformers import ViTConfig, ViTModel
 
-    ViTModel(ViTConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, image_size=32, patch_size=8)).save_pretrained(tmp_path)
-    backbone, _ = load_vision_backbone(VisionConfig(kind=VisionKind.HF, pretrained=str(tmp_path)), (32, 32))
+    ViTModel(
+        ViTConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=8,
+        )
+    ).save_pretrained(tmp_path)
+    backbone, _ = load_vision_backbone(
+        VisionConfig(kind=VisionKind.HF, pretrained=str(tmp_path)), (32, 32)
+    )
     assert backbone(torch.randn(1, 3, 32, 32)).shape == (1, 16, 32) and backbone.grid == (4, 4)
 
 
 @pytest.mark.parametrize("which", ["bert", "clip_text", "clip_full"])
 def test_text_encoders_pool_and_cache(tiny_bert, tiny_clip, which):
-    folder = {"bert": tiny_bert, "clip_text": tiny_clip["text"], "clip_full": tiny_clip["full"]}[which]
+    folder = {"bert": tiny_bert, "clip_text": tiny_clip["text"], "clip_full": tiny_clip["full"]}[
+        which
+    ]
     pooling = TextPooling.MEAN if which == "bert" else TextPooling.POOLER
     text = TextEncoder(TextConfig(pretrained=folder, pooling=pooling, max_tokens=8))
     batch = text.encode(["go to the red cube", "stop"])

@@ -13,7 +13,12 @@ from vla_ros.model.config import (
 
 def test_json_round_trip_keeps_every_field():
     config = default_mobile_config().with_overrides(
-        {"fusion.kind": "transformer", "memory.kind": "gru", "chunk.size": 4, "chunk.replan_every": 2}
+        {
+            "fusion.kind": "transformer",
+            "memory.kind": "gru",
+            "chunk.size": 4,
+            "chunk.replan_every": 2,
+        }
     )
     again = ModelConfig.from_dict(json.loads(config.to_json()))
     assert again == config

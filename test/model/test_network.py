@@ -9,7 +9,10 @@ from vla_ros.model.encoders import TextEmbedding
 from vla_ros.model.network import Ensemble, make_members
 from vla_ros.model.vla_policy import mc_dropout
 
-COMBOS = [(kind, MemoryKind.NONE) for kind in FusionKind] + [(FusionKind.CONCAT, MemoryKind.GRU), (FusionKind.TRANSFORMER, MemoryKind.GRU)]
+COMBOS = [(kind, MemoryKind.NONE) for kind in FusionKind] + [
+    (FusionKind.CONCAT, MemoryKind.GRU),
+    (FusionKind.TRANSFORMER, MemoryKind.GRU),
+]
 
 
 def inputs(config, batch=2):
@@ -21,14 +24,24 @@ def inputs(config, batch=2):
 
 
 def ensemble_of(tiny_config, fusion, memory, **extra):
-    config = tiny_config({"fusion.kind": fusion.value, "memory.kind": memory.value, "chunk.size": 3, "uncertainty.ensemble": 3, **extra})
+    config = tiny_config(
+        {
+            "fusion.kind": fusion.value,
+            "memory.kind": memory.value,
+            "chunk.size": 3,
+            "uncertainty.ensemble": 3,
+            **extra,
+        }
+    )
     members = make_members(config, 32, None, seed=0)
     return config, members, Ensemble(members).eval()
 
 
 @pytest.mark.parametrize(("fusion", "memory"), COMBOS)
 def test_batched_ensemble_equals_each_member_run_alone(tiny_config, fusion, memory):
-    config, members, ensemble = ensemble_of(tiny_config, fusion, memory, **{"uncertainty.variance_head": True})
+    config, members, ensemble = ensemble_of(
+        tiny_config, fusion, memory, **{"uncertainty.variance_head": True}
+    )
     vision, text, proprio = inputs(config)
     state = torch.randn(3, 2, config.fusion.hidden) if memory is MemoryKind.GRU else None
     with torch.no_grad():
@@ -57,7 +70,9 @@ def test_gradients_reach_every_member_through_the_batched_pass(tiny_config, fusi
 
 
 def test_eval_is_deterministic_and_mc_sampling_is_not(tiny_config):
-    config, _, ensemble = ensemble_of(tiny_config, FusionKind.CONCAT, MemoryKind.NONE, **{"uncertainty.mc_samples": 4})
+    config, _, ensemble = ensemble_of(
+        tiny_config, FusionKind.CONCAT, MemoryKind.NONE, **{"uncertainty.mc_samples": 4}
+    )
     vision, text, proprio = inputs(config)
     with torch.no_grad():
         first, second = (ensemble(vision, text, proprio)["action"] for _ in range(2))
@@ -73,9 +88,13 @@ def test_eval_is_deterministic_and_mc_sampling_is_not(tiny_config):
 
 
 def test_mc_samples_reuse_one_encoder_pass(tiny_config):
-    config, _, ensemble = ensemble_of(tiny_config, FusionKind.CONCAT, MemoryKind.NONE, **{"uncertainty.mc_samples": 4})
+    config, _, ensemble = ensemble_of(
+        tiny_config, FusionKind.CONCAT, MemoryKind.NONE, **{"uncertainty.mc_samples": 4}
+    )
     seen = []
-    ensemble.stacked.vision.register_forward_hook(lambda module, args, out: seen.append(out.shape[-3]))
+    ensemble.stacked.vision.register_forward_hook(
+        lambda module, args, out: seen.append(out.shape[-3])
+    )
     vision, text, proprio = inputs(config)
     with torch.no_grad(), mc_dropout(ensemble, True):
         ensemble(vision, text, proprio, samples=8)
@@ -104,4 +123,6 @@ def test_stacked_parameters_are_saved_with_a_member_dimension(tiny_config):
     vision, text, proprio = inputs(ensemble_of(tiny_config, FusionKind.CONCAT, MemoryKind.NONE)[0])
     with torch.no_grad():
         one = functional_call(ensemble.stacked, params, (vision, text, proprio))
-        torch.testing.assert_close(one["action"], members[1].eval()(vision, text, proprio)["action"])
+        torch.testing.assert_close(
+            one["action"], members[1].eval()(vision, text, proprio)["action"]
+        )

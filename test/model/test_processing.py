@@ -25,16 +25,22 @@ def test_normalize_maps_pixels_channel_first():
     images[0] = 255
     out = NormalizeImage((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))(images)
     assert out.shape == (2, 3, 4, 5)
-    assert torch.allclose(out[0], torch.ones(3, 4, 5)) and torch.allclose(out[1], -torch.ones(3, 4, 5))
+    assert torch.allclose(out[0], torch.ones(3, 4, 5)) and torch.allclose(
+        out[1], -torch.ones(3, 4, 5)
+    )
 
 
 def test_proprio_wraps_angles_and_reads_missing_velocities_as_still():
-    features = ProprioFeatures(ProprioConfig(wrap_positions=True), ProprioStats((0.0,) * 6, (1.0,) * 6))
+    features = ProprioFeatures(
+        ProprioConfig(wrap_positions=True), ProprioStats((0.0,) * 6, (1.0,) * 6)
+    )
     raw = features.raw(np.array([[np.pi / 2, 0.0]]), None)
     np.testing.assert_allclose(raw, [[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]], atol=1e-6)
     stats = proprio_stats(np.array([[1.0, 5.0], [3.0, 5.0]]))
     assert stats.mean == (2.0, 5.0) and stats.std == (1.0, 1.0)  # constant feature: std 1
-    normalised = ProprioFeatures(ProprioConfig(velocities=False), stats)(np.array([[3.0, 5.0]]), None)
+    normalised = ProprioFeatures(ProprioConfig(velocities=False), stats)(
+        np.array([[3.0, 5.0]]), None
+    )
     assert torch.allclose(normalised, torch.tensor([[1.0, 0.0]]))
 
 
