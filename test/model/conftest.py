@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from synthetic_data import ACTIONS, JOINTS  # noqa: E402
+from synthetic_data import ACTIONS, JOINTS
 
 TOKENIZER_FILES = (
     "tokenizer.json",

@@ -2,7 +2,8 @@
 
 Two coloured squares (red, blue) on a noisy grey floor; the command names one ("go to the red
 cube"); the expert turns toward it (angular_z from its horizontal offset) and drives faster the
-more centred it is (linear_x). Over an episode the scene turns toward the target, as a robot would, and drifts at random.
+more centred it is (linear_x). Over an episode the scene turns toward the target, as a robot
+would, and drifts at random.
 """
 
 from __future__ import annotations

@@ -75,8 +75,8 @@ def test_frozen_hf_backbone_is_referenced_not_copied(
 def test_random_or_finetuned_backbone_is_embedded(
     tiny_config, text_encoder, tiny_clip, observation, tmp_path, how
 ):
-    from vla_ros.model.encoders import load_vision_backbone
     from vla_ros.model.config import VisionConfig, VisionKind
+    from vla_ros.model.encoders import load_vision_backbone
 
     if how == "random_init":
         _, hf = load_vision_backbone(
@@ -129,7 +129,7 @@ def test_bad_json_and_format_version_are_named(saved):
     data = json.loads(path.read_text())
     data["format_version"] = FORMAT_VERSION + 1
     path.write_text(json.dumps(data))
-    with pytest.raises(CheckpointError, match="format version .* re-train"):
+    with pytest.raises(CheckpointError, match=r"format version .* re-train"):
         load_policy(saved)
     path.write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
@@ -174,7 +174,7 @@ def test_config_from_another_model_is_named(saved, tiny_config):
 
 
 def test_unknown_names_and_offline_hub_ids_are_explained(monkeypatch):
-    with pytest.raises(CheckpointError, match="shipped name: .*mobile"):
+    with pytest.raises(CheckpointError, match=r"shipped name: .*mobile"):
         load_policy("no_such_checkpoint")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CheckpointError, match="HF_HUB_OFFLINE"):
