@@ -67,7 +67,8 @@ def calibrate(
         quantiles.append(conformal_quantile(scores, coverage))
     if not all(math.isfinite(q) for q in quantiles):
         raise ValueError(
-            f"{int(valid[:, -1].sum())} held-out steps are too few for {coverage:.0%} coverage"
+            f"{int(valid[:, -1].sum())} held-out steps are too few for {coverage:.0%} coverage: "
+            "record more episodes or hold out a larger fraction"
         )
     return Calibration(tuple(quantiles), coverage, int(valid[:, 0].sum()), mc_samples)
 
