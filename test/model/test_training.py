@@ -58,7 +58,7 @@ def test_checkpoint_loads_acts_and_is_calibrated(trained, dataset):
     config = policy.config
     assert config.conformal.calibrated and config.conformal.samples > 0
     assert set(config.training_instructions) <= {"go to the red cube", "go to the blue cube"}
-    assert config.training.heldout_episodes and config.training.dataset == str(dataset)
+    assert config.training.heldout_episodes and config.training.dataset == str(dataset.resolve())
     image = np.zeros((32, 32, 3), np.uint8)
     proposal = policy.select_action(
         Observation(image, "go to the red cube", np.zeros(2, np.float32))

@@ -103,7 +103,7 @@ def train(
             np.concatenate([features.raw(e.joint_positions, e.joint_velocities) for e in train_eps])
         ),
         training_instructions=tuple(instructions),
-        training=TrainingInfo(str(dataset_dir), tuple(heldout_ids), epochs, seed),
+        training=TrainingInfo(str(Path(dataset_dir).resolve()), tuple(heldout_ids), epochs, seed),
     )
     text = TextEncoder(config.text)
     policy = build_policy(config, seed=seed, text=text)  # resolves the backbone and its stats

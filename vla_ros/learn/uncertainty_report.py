@@ -67,7 +67,8 @@ def uncertainty_report(
     episodes = list(iter_episodes(dataset_dir))
     training = policy.config.training
     chosen = "all"
-    if heldout_only and training.heldout_episodes and Path(training.dataset) == Path(dataset_dir):
+    same_dataset = Path(training.dataset).resolve() == Path(dataset_dir).resolve()
+    if heldout_only and training.heldout_episodes and same_dataset:
         episodes = [episodes[i] for i in training.heldout_episodes]
         chosen = "held-out"
     normal = replay(policy, episodes)

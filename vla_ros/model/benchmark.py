@@ -234,6 +234,7 @@ def run_benchmark(
         / p50[f"large_mc{mc_large}"],
         "batched_over_backbone_large": p50[f"large_mc{mc_large}"] / p50["large_backbone"],
         "large_steps_per_s": 1e3 / p50[f"large_mc{mc_large}"],
+        "large_int8_steps_per_s": 1e3 / p50[f"large_mc{mc_large}_int8"],
     }
     checks = {
         "default_p99_ms": results["default"]["p99_ms"] <= TARGETS["default_p99_ms"],

@@ -68,7 +68,6 @@ class VLAPolicy(Policy):
         self.proprio = ProprioFeatures(config.proprio, config.proprio_normalization)
         self.scaling = ActionScaling(config.actions)
         _, _, self.grid = vision_layout(config, model.backbone)
-        self._reference = model.train_embeddings.cpu().numpy()
         self._queue: deque[ActionProposal] = deque()
         self._state: torch.Tensor | None = None
         self._instruction: str | None = None
@@ -141,7 +140,7 @@ class VLAPolicy(Policy):
         inputs = self.normalize_image(pixels).to(self.device)
         text = TextEmbedding.cat([self.text.embed(i) for i in instructions]).to(self.device)
         proprio = self.proprio(positions, velocities).to(self.device)
-        with mc_dropout(self.model, samples > 0):
+        with mc_dropout(self.model.ensemble, samples > 0):  # never inside a backbone
             out = self.model(inputs, text, proprio, state, max(samples, 1))
         return self._summarise(out, text, len(instructions)), out.get("state")
 
@@ -165,7 +164,8 @@ class VLAPolicy(Policy):
         quantiles = torch.tensor(self.config.conformal.quantiles, dtype=torch.float64)
         bound = quantiles.to(sigma.device) * (sigma + u.sigma_floor)
         if u.novelty:
-            novelty = language_novelty(text.pooled.cpu().numpy(), self._reference)
+            reference = self.model.train_embeddings.cpu().numpy()  # as stored in the checkpoint
+            novelty = language_novelty(text.pooled.cpu().numpy(), reference)
             penalty = language_penalty(novelty, u.novelty_ok, u.novelty_bad)
         else:
             novelty = penalty = np.zeros(batch)
