@@ -86,3 +86,9 @@ def test_text_encoders_pool_and_cache(tiny_bert, tiny_clip, which):
 
 def test_proprio_encoder_is_one_token():
     assert ProprioEncoder(4, 16)(torch.randn(3, 4)).shape == (3, 1, 16)
+
+
+def test_hf_backbone_refuses_a_picture_size_it_cannot_take(tiny_clip):
+    config = VisionConfig(kind=VisionKind.HF, pretrained=tiny_clip["vision"])
+    with pytest.raises(ValueError, match="does not take 64x64 pictures"):
+        load_vision_backbone(config, (64, 64))
