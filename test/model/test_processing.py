@@ -63,3 +63,9 @@ def test_action_stats_widen_a_constant_channel():
     stats = action_stats(np.array([[0.2, 1.0], [0.2, 3.0]]))
     assert stats.low[0] < 0.2 < stats.high[0]
     assert (stats.low[1], stats.high[1]) == (1.0, 3.0)
+
+
+def test_proprio_refuses_the_wrong_number_of_joints():
+    features = ProprioFeatures(ProprioConfig(), ProprioStats((0.0,) * 4, (1.0,) * 4))
+    with pytest.raises(ValueError, match="joint_names order"):
+        features(np.zeros((1, 3)), np.zeros((1, 3)))
