@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from vla_ros.model.uncertainty import (
+    action_bound,
     auroc,
     calibrate,
     conformal_quantile,
@@ -28,7 +29,7 @@ def test_calibrated_bound_covers_the_target_fraction_on_fresh_data(coverage):
         return errors, sigma
 
     errors, sigma = draw(4000)
-    calibration = calibrate(errors, sigma, np.ones_like(errors, bool), coverage, 0.01)
+    calibration = calibrate(errors, sigma, None, np.ones_like(errors, bool), coverage, 0.01)
     assert calibration.samples == 4000 and len(calibration.quantiles) == 2
     fresh_errors, fresh_sigma = draw(40000)
     bound = np.asarray(calibration.quantiles) * (fresh_sigma + 0.01)
@@ -41,8 +42,30 @@ def test_calibration_ignores_steps_past_the_end_of_an_episode():
     valid = np.array([[True, False]] * 50)
     valid[:30, 1] = True
     errors[:30, 1] = 0.2
-    calibration = calibrate(errors, np.zeros_like(errors), valid, 0.9, 0.1)
+    calibration = calibrate(errors, np.zeros_like(errors), None, valid, 0.9, 0.1)
     np.testing.assert_allclose(calibration.quantiles, [1.0, 2.0])
+
+
+def test_the_larger_of_two_calibrated_bounds_still_covers():
+    """Spread knows unfamiliar inputs, learned sigma knows noisy situations: keep both bounds."""
+    rng = np.random.default_rng(2)
+
+    def draw(n):
+        spread = rng.uniform(0.01, 0.3, (n, 1))
+        learned = rng.uniform(0.01, 0.3, (n, 1))
+        errors = np.abs(rng.normal(0, 1, (n, 1))) * np.where(
+            rng.random((n, 1)) < 0.5, spread, learned
+        )
+        return errors, spread, learned
+
+    errors, spread, learned = draw(4000)
+    calibration = calibrate(errors, spread, learned, np.ones_like(errors, bool), 0.9, 0.01)
+    assert len(calibration.variance_quantiles) == 1
+    errors, spread, learned = draw(40000)
+    bound = action_bound(calibration, spread, learned, 0.01)
+    assert bound.shape == (40000, 1)
+    assert np.all(bound >= action_bound(calibration, spread, None, 0.01))
+    assert 0.9 <= np.mean(errors <= bound) < 0.99
 
 
 def test_language_penalty_is_monotone_and_bounded():

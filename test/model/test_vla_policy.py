@@ -20,7 +20,8 @@ def test_select_action_meets_the_contract(tiny_config, text_encoder, observation
     assert np.all(np.isfinite(proposal.action)) and proposal.uncertainty >= 0
     assert set(proposal.components) >= {
         "action_bound",
-        "sigma",
+        "spread",
+        "learned_sigma",
         "language_novelty",
         "language_penalty",
     }
@@ -53,10 +54,13 @@ def test_mc_dropout_samples_and_can_be_overridden(tiny_config, text_encoder, obs
     assert policy_of(tiny_config, text_encoder, mc_samples=8).mc_samples == 0  # no MC: ignored
 
 
-def test_learned_variance_adds_to_the_spread(tiny_config, text_encoder, observation):
+def test_learned_variance_is_a_bound_of_its_own(tiny_config, text_encoder, observation):
     policy = policy_of(tiny_config, text_encoder, {"uncertainty.variance_head": True})
     proposal = policy.select_action(observation)
-    assert proposal.components["sigma"] > proposal.components["spread"]
+    c = proposal.components
+    floor = policy.config.uncertainty.sigma_floor
+    assert c["learned_sigma"] > 0
+    assert c["action_bound"] == pytest.approx(max(c["spread"], c["learned_sigma"]) + floor)
 
 
 def test_chunks_are_served_from_a_queue_and_refilled_every_m_steps(

@@ -26,7 +26,8 @@ class ReplayResult:
 
     errors: np.ndarray  # (N, K) largest per-channel error, normalised units
     valid: np.ndarray  # (N, K) whether the episode had a demonstrated action j steps ahead
-    sigma: np.ndarray  # (N, K)
+    spread: np.ndarray  # (N, K) sigma across members and MC samples
+    learned: np.ndarray | None  # (N, K) the variance head's sigma, if there is one
     bound: np.ndarray  # (N, K) the conformal action-error bound
     uncertainty: np.ndarray  # (N, K) what the policy publishes
     novelty: np.ndarray  # (N,)
@@ -89,7 +90,8 @@ def replay(
         for name, value in (
             ("errors", errors),
             ("valid", valid),
-            ("sigma", prediction.sigma),
+            ("spread", prediction.spread),
+            ("learned", prediction.learned),
             ("bound", prediction.bound),
             ("uncertainty", prediction.uncertainty),
             ("novelty", prediction.novelty),
@@ -97,4 +99,9 @@ def replay(
             ("step", np.full(len(active), t)),
         ):
             rows[name].append(value)
-    return ReplayResult(**{name: np.concatenate(parts) for name, parts in rows.items()})
+    return ReplayResult(
+        **{
+            name: None if parts[0] is None else np.concatenate(parts)
+            for name, parts in rows.items()
+        }
+    )

@@ -157,13 +157,20 @@ def train(
     result = replay(policy, heldout_eps)
     u = config.uncertainty
     calibration = calibrate(
-        result.errors, result.sigma, result.valid, u.coverage, u.sigma_floor, policy.mc_samples
+        result.errors,
+        result.spread,
+        result.learned,
+        result.valid,
+        u.coverage,
+        u.sigma_floor,
+        policy.mc_samples,
     )
     policy.config = dataclasses.replace(config, calibration=calibration)
     out = save_policy(policy, out_dir)
     log.write(
         f"calibrated on {calibration.samples} held-out steps: quantiles "
-        f"{[round(q, 2) for q in calibration.quantiles]} at {calibration.coverage:.0%}; "
+        f"{[round(q, 2) for q in calibration.quantiles + calibration.variance_quantiles]} at "
+        f"{calibration.coverage:.0%}; "
         f"saved {out} ({time.perf_counter() - started:.0f} s in all)\n"
     )
     return out
