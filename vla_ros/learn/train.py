@@ -7,8 +7,9 @@
 3. Train every ensemble member from its own seed, on the same batches but with its own online
    bootstrap weights (Poisson(1) per sample), so members differ in data as well as in
    initialisation, and a shared backbone still runs once per batch. Loss: squared error on the
-   normalised action chunk, or beta-NLL with the learned variance head. Augmentation: small random
-   shifts and brightness changes (colours are kept: they name the targets).
+   normalised action chunk, plus the Gaussian NLL of the (detached) error for the variance head.
+   Augmentation: small random shifts and brightness changes (colours are kept: they name the
+   targets).
 4. Replay the held-out episodes through the finished policy and calibrate the uncertainty
    (split-conformal, `vla_ros.model.uncertainty.calibrate`).
 5. Save config.json + model.safetensors to `out_dir`.
@@ -45,8 +46,6 @@ from vla_ros.model.processing import (
     proprio_stats,
 )
 from vla_ros.model.uncertainty import calibrate
-
-BETA_NLL = 0.5  # weight of the variance in beta-NLL: keeps the mean learning where noise is high
 
 
 @dataclass(frozen=True)
@@ -300,8 +299,10 @@ def _member_loss(member: MemberNet, batch: Batch, rng: np.random.Generator | Non
         state = out.get("state")
         error = (out["action"] - batch.targets[:, step]) ** 2
         if "log_var" in out:
-            variance = out["log_var"].exp()
-            error = 0.5 * (out["log_var"] + error / variance) * variance.detach() ** BETA_NLL
+            # the variance head learns the size of the mean's errors without pulling on the
+            # mean, which keeps learning exactly as without it (and keeps the ensemble's spread)
+            log_var = out["log_var"]
+            error = error + 0.5 * (log_var + error.detach() / log_var.exp())
         valid = batch.valid[:, step]
         per_sample = (error * valid[..., None]).sum((1, 2)) / (
             valid.sum(1) * error.shape[-1]
