@@ -40,8 +40,9 @@ def test_quantize_needs_a_backbone(tiny_config, text_encoder):
         quantize_backbone(build_policy(tiny_config(), text=text_encoder))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 @pytest.mark.parametrize(
-    # inductor builds C++ kernels: about a minute on two cores, so it is in the slow set
+    # inductor builds C++ kernels: up to a minute on two cores, so it is in the slow set
     "backend",
     ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)],
 )
