@@ -132,8 +132,8 @@ class VLAPolicy(Policy):
     ) -> tuple[Prediction, torch.Tensor | None]:
         """B observations at once -> (prediction, the next recurrent state).
 
-        images: (B, H, W, 3) uint8 at any size. `samples` overrides the MC sample count (1 = one
-        stochastic pass, as the textbook loop in the benchmark uses).
+        images: (B, H, W, 3) uint8 at any size. `samples` overrides the MC sample count (0 = no
+        sampling; 1 = one stochastic pass, as the textbook loop in the benchmark uses).
         """
         samples = self.mc_samples if samples is None else samples
         pixels = np.stack([self.resize(image) for image in images])
