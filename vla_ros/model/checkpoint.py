@@ -152,16 +152,21 @@ def load_policy(
     mc_samples: int | None = None,
     quantize: bool = False,
     compile: bool = False,
+    threads: int | None = None,
 ) -> VLAPolicy:
     """The policy in `checkpoint` (folder, shipped name, hub id; "" = the shipped default).
 
     device: cpu, cuda or auto (CUDA when present). mc_samples overrides the MC sample count of
     models that use MC dropout (ignored by the others). quantize: dynamic int8 for the linear
-    layers of a transformers backbone; compile: torch.compile the network (see speed.py).
+    layers of a transformers backbone; compile: torch.compile the network; threads: torch's
+    intra-op threads, by default one per core this process may use (see speed.py).
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    from vla_ros.model.speed import compile_model, configure_threads, quantize_backbone
+
+    configure_threads(threads)
     folder = resolve_checkpoint(checkpoint)
     config = read_config(folder)
     weights_path = folder / WEIGHTS_FILE
@@ -180,13 +185,10 @@ def load_policy(
     except (OSError, ValueError) as error:  # e.g. the text encoder or backbone cannot be found
         raise CheckpointError(f"{folder / CONFIG_FILE}: cannot build the model: {error}") from error
     _load_weights(policy.model, weights, weights_path, _embedded(config))
-    if quantize or compile:
-        from vla_ros.model.speed import compile_model, quantize_backbone
-
-        if quantize:
-            quantize_backbone(policy)
-        if compile:
-            compile_model(policy)
+    if quantize:
+        quantize_backbone(policy)
+    if compile:
+        compile_model(policy)
     return policy
 
 

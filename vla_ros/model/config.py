@@ -10,9 +10,9 @@ Units (see `vla_ros.model.uncertainty`):
   `ActionStats` (the data's range widened by `margin` on each side); 1.0 is half that widened
   range.
 - The published uncertainty is a bound on the largest per-channel error of the served action in
-  normalised action units, holding with probability `UncertaintyConfig.coverage` on data like the
-  calibration set, plus a language penalty that rises to 2.0 (the error of a random action in
-  [-1, 1]) as the command leaves the training instructions.
+  normalised action units, holding with probability `UncertaintyConfig.coverage` (at least) on
+  data like the calibration set, plus a language penalty that rises to 2.0 (the error of a random
+  action in [-1, 1]) as the command leaves the training instructions.
 """
 
 from __future__ import annotations
@@ -179,9 +179,10 @@ class ChunkConfig:
 class UncertaintyConfig:
     """Which uncertainty signals are used, and how they become the published number.
 
-    sigma = sqrt(channel mean of (variance across ensemble members and MC samples + learned
-    variance)) in normalised action units; the published value is
-    `calibration.quantiles[j] * (sigma + sigma_floor) + language_penalty(novelty)`.
+    spread = sqrt(channel mean of the variance across ensemble members and MC samples), and
+    learned = sqrt(channel mean of the variance head's output), both in normalised action units.
+    Each is calibrated into its own action-error bound `quantile_j * (sigma + sigma_floor)`; the
+    published value is the larger bound plus `language_penalty(novelty)`.
     """
 
     ensemble: int = 5  # members, run as one batched pass
@@ -194,7 +195,7 @@ class UncertaintyConfig:
     # up to novelty_ok and rises linearly to WORST_CASE_ERROR at novelty_bad. The defaults are set
     # for the packaged MiniLM (paraphrases ~0.15, unseen object nouns ~0.3, absent objects ~0.4,
     # nonsense ~0.8): re-set them for another text encoder.
-    novelty_ok: float = 0.2
+    novelty_ok: float = 0.25
     novelty_bad: float = 0.6
 
     def __post_init__(self) -> None:
@@ -243,18 +244,26 @@ class ProprioStats:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Split-conformal calibration: the action-error bound for the action served j steps after an
-    inference is `quantiles[j] * (sigma_j + sigma_floor)`, valid at `coverage` when `samples` > 0
+    """Split-conformal calibration. The action served j steps after an inference has a largest
+    per-channel error of at most `quantiles[j] * (spread_j + sigma_floor)` with probability
+    `coverage`, and likewise `variance_quantiles[j] * (learned_j + sigma_floor)` where there is a
+    variance head; the larger of two such bounds holds at least as often. Valid when `samples` > 0
     (an uncalibrated model has quantiles of 1 and samples = 0)."""
 
     quantiles: tuple[float, ...] = (1.0,)
+    variance_quantiles: tuple[float, ...] = ()  # empty without a variance head
     coverage: float = 0.95
     samples: int = 0
     mc_samples: int = 0  # the MC sample count the quantiles were measured with
 
     def __post_init__(self) -> None:
-        if not self.quantiles or min(self.quantiles) <= 0:
-            raise ValueError(f"calibration quantiles must be positive, got {self.quantiles}")
+        for quantiles in (self.quantiles, self.variance_quantiles):
+            if quantiles and min(quantiles) <= 0:
+                raise ValueError(f"calibration quantiles must be positive, got {quantiles}")
+        if not self.quantiles:
+            raise ValueError("calibration needs quantiles")
+        if self.variance_quantiles and len(self.variance_quantiles) != len(self.quantiles):
+            raise ValueError("calibration needs as many variance quantiles as quantiles")
 
     @property
     def calibrated(self) -> bool:
@@ -328,6 +337,12 @@ class ModelConfig:
                 f"calibration has {len(self.calibration.quantiles)} quantiles, "
                 f"chunk.size is {self.chunk.size}"
             )
+        if self.calibration is not None and bool(self.calibration.variance_quantiles) != (
+            self.uncertainty.variance_head
+        ):
+            raise ValueError(
+                "calibration has variance quantiles exactly when there is a variance head"
+            )
         if self.uncertainty.mc_samples and self.fusion.dropout == 0:
             raise ValueError("uncertainty.mc_samples needs fusion.dropout > 0")
 
@@ -348,7 +363,10 @@ class ModelConfig:
     @property
     def conformal(self) -> Calibration:
         """The calibration, or an uncalibrated one (quantiles of 1: the bound is sigma + floor)."""
-        return self.calibration or Calibration((1.0,) * self.chunk.size, self.uncertainty.coverage)
+        ones = (1.0,) * self.chunk.size
+        return self.calibration or Calibration(
+            ones, ones if self.uncertainty.variance_head else (), self.uncertainty.coverage
+        )
 
     # -- serialisation --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -392,7 +410,10 @@ def default_mobile_config() -> ModelConfig:
     return ModelConfig(
         action_names=("linear_x", "angular_z"),
         joint_names=("left_wheel_joint", "right_wheel_joint"),
-        proprio=ProprioConfig(wrap_positions=True),  # wheel angles grow without bound
+        # wheel angles grow without bound: sin and cos stay bounded. Wheel velocities echo the
+        # last command, so a cloned policy learns to repeat it instead of looking (the copycat
+        # problem of behaviour cloning, seen here on synthetic data): they stay out.
+        proprio=ProprioConfig(wrap_positions=True, velocities=False),
         # the speed limits of config/vla.yaml until trained on data
         action_stats=ActionStats((-0.5, -1.5), (0.5, 1.5), 0.0),
     )

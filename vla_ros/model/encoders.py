@@ -83,8 +83,14 @@ class VisionBackbone(nn.Module):
         super().__init__()
         self.model = model
         self.tokens = tokens
-        with torch.no_grad():
-            probe = self.model(pixel_values=torch.zeros(1, 3, *image_size))
+        try:
+            with torch.no_grad():
+                probe = self.model(pixel_values=torch.zeros(1, 3, *image_size))
+        except (RuntimeError, ValueError) as error:
+            raise ValueError(
+                f"the vision model does not take {image_size[0]}x{image_size[1]} pictures "
+                f"({error}); set image_size to its own"
+            ) from None
         hidden = probe.last_hidden_state
         self.width = hidden.shape[-1]
         patches = hidden.shape[1]
@@ -92,7 +98,7 @@ class VisionBackbone(nn.Module):
         self.has_cls = side * side == patches - 1  # ViT/CLIP put a class token first
         if not self.has_cls:
             side = math.isqrt(patches)
-        self.count = {VisionTokens.PATCH: patches - int(self.has_cls)}.get(tokens, 1)
+        self.count = patches - int(self.has_cls) if tokens is VisionTokens.PATCH else 1
         self.grid = (
             (side, side) if tokens is VisionTokens.PATCH and side * side == self.count else None
         )

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
@@ -132,7 +134,7 @@ class Ensemble(nn.Module):
             raise ValueError("an ensemble needs at least one member")
         self.size = len(members)
         params, buffers = stack_module_state(members)
-        self.stacked = members[0]
+        self.stacked = copy.deepcopy(members[0])  # the members themselves stay as they were
         for name, value in {**params, **buffers}.items():
             owner, _, leaf = name.rpartition(".")
             module = self.stacked.get_submodule(owner)

@@ -75,6 +75,11 @@ class ProprioFeatures:
 
     def __call__(self, positions: np.ndarray, velocities: np.ndarray | None) -> torch.Tensor:
         features = torch.from_numpy(self.raw(positions, velocities))
+        if features.shape[1] != len(self.stats.mean):
+            raise ValueError(
+                f"joint states give {features.shape[1]} proprioception features, the model "
+                f"takes {len(self.stats.mean)}: pass the joints in the policy's joint_names order"
+            )
         mean = torch.tensor(self.stats.mean, dtype=torch.float32)
         std = torch.tensor(self.stats.std, dtype=torch.float32)
         return (features - mean) / std

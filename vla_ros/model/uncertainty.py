@@ -3,17 +3,21 @@
 The published number (the fusion node's `/vla/uncertainty`, compared with the safety node's
 `uncertainty_slowdown` / `uncertainty_stop`) is
 
-    U = q_j * (sigma + sigma_floor) + language_penalty(novelty)
+    U = max(q_j (spread + sigma_floor), v_j (learned + sigma_floor)) + language_penalty(novelty)
 
 in **normalised action units** (each action channel mapped to [-1, 1] over its trained range
 widened by a 5 % margin, so 1.0 is about half a channel's range):
 
-- `sigma` is the predictive spread of the served action: the square root of the channel mean of
-  the variance across ensemble members and MC-dropout samples plus the learned variance.
-- `q_j` comes from split-conformal calibration on held-out episodes (`calibrate`): with
+- `spread` is the disagreement about the served action: the square root of the channel mean of
+  the variance across ensemble members and MC-dropout samples. It rises on inputs unlike the
+  training data (a broken picture).
+- `learned` is the variance head's sigma (where there is one): how noisy the demonstrations were
+  in situations like this one. It ranks ordinary errors well but knows nothing of unfamiliar
+  inputs, so the two are kept apart rather than summed, where it would drown the spread.
+- `q_j` and `v_j` come from split-conformal calibration on held-out episodes (`calibrate`): with
   probability `coverage` (95 % by default) the largest per-channel error of the action served j
-  steps after an inference is at most `q_j * (sigma + sigma_floor)`. That first term is therefore an
-  action-error bound, valid on data like the held-out episodes.
+  steps after an inference is at most `q_j (spread + floor)`, and likewise for `v_j`. Each is an
+  action-error bound on data like the held-out episodes; their maximum holds at least as often.
 - `language_penalty` covers what that guarantee cannot: a command unlike any training instruction.
   Novelty is `1 - max cosine` between the instruction's embedding and the training instructions'
   (stored in the checkpoint); the penalty is 0 up to `novelty_ok` and rises linearly to 2.0 (the
@@ -47,18 +51,32 @@ def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
 
 def calibrate(
     errors: np.ndarray,
-    sigmas: np.ndarray,
+    spread: np.ndarray,
+    learned: np.ndarray | None,
     valid: np.ndarray,
     coverage: float,
     sigma_floor: float,
     mc_samples: int = 0,
 ) -> Calibration:
-    """Per chunk position j, the quantile of error / (sigma + floor) over the valid held-out steps.
+    """Quantiles of error / (sigma + floor) over the valid held-out steps, per chunk position j,
+    for the spread and (with a variance head) for the learned sigma.
 
-    errors, sigmas, valid: (N, K): the largest per-channel error of the predicted action j steps
-    ahead (normalised units), its sigma, and whether the episode still had that step.
+    errors, spread, learned, valid: (N, K): the largest per-channel error of the predicted action
+    j steps ahead (normalised units), the two sigmas, and whether the episode still had that step.
     """
-    ratios = np.asarray(errors, np.float64) / (np.asarray(sigmas, np.float64) + sigma_floor)
+    return Calibration(
+        _quantiles(errors, spread, valid, coverage, sigma_floor),
+        () if learned is None else _quantiles(errors, learned, valid, coverage, sigma_floor),
+        coverage,
+        int(valid[:, 0].sum()),
+        mc_samples,
+    )
+
+
+def _quantiles(
+    errors: np.ndarray, sigmas: np.ndarray, valid: np.ndarray, coverage: float, floor: float
+) -> tuple[float, ...]:
+    ratios = np.asarray(errors, np.float64) / (np.asarray(sigmas, np.float64) + floor)
     quantiles = []
     for j in range(ratios.shape[1]):
         scores = ratios[valid[:, j], j]
@@ -67,9 +85,22 @@ def calibrate(
         quantiles.append(conformal_quantile(scores, coverage))
     if not all(math.isfinite(q) for q in quantiles):
         raise ValueError(
-            f"{int(valid[:, -1].sum())} held-out steps are too few for {coverage:.0%} coverage"
+            f"{int(valid[:, -1].sum())} held-out steps are too few for {coverage:.0%} coverage: "
+            "record more episodes or hold out a larger fraction"
         )
-    return Calibration(tuple(quantiles), coverage, int(valid[:, 0].sum()), mc_samples)
+    return tuple(quantiles)
+
+
+def action_bound(
+    calibration: Calibration, spread: np.ndarray, learned: np.ndarray | None, sigma_floor: float
+) -> np.ndarray:
+    """(B, K) the published action-error bound: the larger of the calibrated bounds."""
+    bound = np.asarray(calibration.quantiles) * (spread + sigma_floor)
+    if learned is not None and calibration.variance_quantiles:
+        bound = np.maximum(
+            bound, np.asarray(calibration.variance_quantiles) * (learned + sigma_floor)
+        )
+    return bound
 
 
 def language_novelty(pooled: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -84,7 +115,7 @@ def language_novelty(pooled: np.ndarray, reference: np.ndarray) -> np.ndarray:
     unit = pooled / np.linalg.norm(pooled, axis=-1, keepdims=True).clip(min=1e-12)
     ref = np.asarray(reference, np.float64)
     ref = ref / np.linalg.norm(ref, axis=-1, keepdims=True).clip(min=1e-12)
-    return 1.0 - (unit @ ref.T).max(axis=-1)
+    return np.clip(1.0 - (unit @ ref.T).max(axis=-1), 0.0, 2.0)
 
 
 def language_penalty(novelty: np.ndarray, ok: float, bad: float) -> np.ndarray:

@@ -23,7 +23,7 @@ from vla_ros.model.encoders import TextEmbedding, TextEncoder
 from vla_ros.model.network import VLAModel, vision_layout
 from vla_ros.model.policy import ActionProposal, Observation, Policy
 from vla_ros.model.processing import ActionScaling, NormalizeImage, ProprioFeatures, ResizeImage
-from vla_ros.model.uncertainty import language_novelty, language_penalty
+from vla_ros.model.uncertainty import action_bound, language_novelty, language_penalty
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,8 @@ class Prediction:
 
     action: np.ndarray  # (B, K, A) ensemble/sample mean, physical units, clipped
     normalized: np.ndarray  # (B, K, A) the same in [-1, 1], before clipping
-    sigma: np.ndarray  # (B, K) predictive spread
-    spread: np.ndarray  # (B, K) the part of sigma from members and MC samples
+    spread: np.ndarray  # (B, K) sigma across ensemble members and MC samples
+    learned: np.ndarray | None  # (B, K) the variance head's sigma, if there is one
     bound: np.ndarray  # (B, K) the conformal action-error bound
     novelty: np.ndarray  # (B,) language novelty
     penalty: np.ndarray  # (B,) its contribution to the uncertainty
@@ -68,7 +68,6 @@ class VLAPolicy(Policy):
         self.proprio = ProprioFeatures(config.proprio, config.proprio_normalization)
         self.scaling = ActionScaling(config.actions)
         _, _, self.grid = vision_layout(config, model.backbone)
-        self._reference = model.train_embeddings.cpu().numpy()
         self._queue: deque[ActionProposal] = deque()
         self._state: torch.Tensor | None = None
         self._instruction: str | None = None
@@ -133,15 +132,15 @@ class VLAPolicy(Policy):
     ) -> tuple[Prediction, torch.Tensor | None]:
         """B observations at once -> (prediction, the next recurrent state).
 
-        images: (B, H, W, 3) uint8 at any size. `samples` overrides the MC sample count (1 = one
-        stochastic pass, as the textbook loop in the benchmark uses).
+        images: (B, H, W, 3) uint8 at any size. `samples` overrides the MC sample count (0 = no
+        sampling; 1 = one stochastic pass, as the textbook loop in the benchmark uses).
         """
         samples = self.mc_samples if samples is None else samples
         pixels = np.stack([self.resize(image) for image in images])
         inputs = self.normalize_image(pixels).to(self.device)
         text = TextEmbedding.cat([self.text.embed(i) for i in instructions]).to(self.device)
         proprio = self.proprio(positions, velocities).to(self.device)
-        with mc_dropout(self.model, samples > 0):
+        with mc_dropout(self.model.ensemble, samples > 0):  # never inside a backbone
             out = self.model(inputs, text, proprio, state, max(samples, 1))
         return self._summarise(out, text, len(instructions)), out.get("state")
 
@@ -154,18 +153,16 @@ class VLAPolicy(Policy):
         draws = out["action"].view(members, batch, rows // batch, steps, channels)
         draws = draws.transpose(0, 1).reshape(batch, -1, steps, channels).double()
         mean = draws.mean(1)
-        variance = draws.var(1, correction=0)
-        spread = variance.mean(-1).sqrt()
+        spread = draws.var(1, correction=0).mean(-1).sqrt().cpu().numpy()
+        learned = None
         if "log_var" in out:
-            learned = out["log_var"].view(members, batch, -1, steps, channels).exp()
-            variance = variance + learned.transpose(0, 1).reshape(batch, -1, steps, channels).mean(
-                1
-            )
-        sigma = variance.mean(-1).sqrt()
-        quantiles = torch.tensor(self.config.conformal.quantiles, dtype=torch.float64)
-        bound = quantiles.to(sigma.device) * (sigma + u.sigma_floor)
+            variance = out["log_var"].view(members, batch, -1, steps, channels).exp()
+            learned = variance.transpose(0, 1).reshape(batch, -1, steps, channels).mean(1)
+            learned = learned.double().mean(-1).sqrt().cpu().numpy()
+        bound = action_bound(self.config.conformal, spread, learned, u.sigma_floor)
         if u.novelty:
-            novelty = language_novelty(text.pooled.cpu().numpy(), self._reference)
+            reference = self.model.train_embeddings.cpu().numpy()  # as stored in the checkpoint
+            novelty = language_novelty(text.pooled.cpu().numpy(), reference)
             penalty = language_penalty(novelty, u.novelty_ok, u.novelty_bad)
         else:
             novelty = penalty = np.zeros(batch)
@@ -174,16 +171,15 @@ class VLAPolicy(Policy):
         if attention is not None:
             attention = attention.view(members, batch, -1, attention.shape[-1]).mean((0, 2))
             attention = attention.cpu().numpy()
-        bound_np = bound.cpu().numpy()
         return Prediction(
             action=self.scaling.clip(self.scaling.unnormalize(normalized)),
             normalized=normalized.astype(np.float32),
-            sigma=sigma.cpu().numpy(),
-            spread=spread.cpu().numpy(),
-            bound=bound_np,
+            spread=spread,
+            learned=learned,
+            bound=bound,
             novelty=novelty,
             penalty=penalty,
-            uncertainty=bound_np + penalty[:, None],
+            uncertainty=bound + penalty[:, None],
             attention=attention,
         )
 
@@ -197,8 +193,10 @@ class VLAPolicy(Policy):
                     uncertainty=float(prediction.uncertainty[0, j]),
                     components={
                         "action_bound": float(prediction.bound[0, j]),
-                        "sigma": float(prediction.sigma[0, j]),
                         "spread": float(prediction.spread[0, j]),
+                        "learned_sigma": (
+                            0.0 if prediction.learned is None else float(prediction.learned[0, j])
+                        ),
                         "language_novelty": float(prediction.novelty[0]),
                         "language_penalty": float(prediction.penalty[0]),
                         "chunk_step": float(j),
