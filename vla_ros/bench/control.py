@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,14 @@ from vla_ros.ros.messages import seconds
 BENCH_DOMAIN = 97
 
 
+@dataclass
+class Measurement:
+    """A benchmark's summary (for JSON and the table) and its raw samples in ms (for plots)."""
+
+    summary: dict[str, object]
+    samples_ms: dict[str, list[float]] = field(default_factory=dict)
+
+
 def _percentiles_ms(seconds_list: list[float]) -> dict[str, float]:
     values = 1e3 * np.asarray(seconds_list)
     return {
@@ -47,7 +56,7 @@ def _spin_until(executor: SingleThreadedExecutor, condition: object, timeout: fl
     return bool(condition())
 
 
-def safety_latency(samples: int = 2000, domain_id: int = BENCH_DOMAIN) -> dict[str, object]:
+def safety_latency(samples: int = 2000, domain_id: int = BENCH_DOMAIN) -> Measurement:
     """Proposal in -> command out, `samples` times, one at a time."""
     from vla_ros.nodes.safety_node import SafetyNode
 
@@ -84,16 +93,17 @@ def safety_latency(samples: int = 2000, domain_id: int = BENCH_DOMAIN) -> dict[s
     finally:
         executor.shutdown()
         rclpy.try_shutdown(context=context)
-    return {
+    summary = {
         "samples": samples,
         "node_proposal_to_command": node,
         "round_trip_through_dds": _percentiles_ms(round_trips),
     }
+    return Measurement(summary, {"round trip through DDS": [1e3 * t for t in round_trips]})
 
 
 def fusion_loop(
     duration: float = 20.0, rate_hz: float = 10.0, domain_id: int = BENCH_DOMAIN + 1
-) -> dict[str, object]:
+) -> Measurement:
     """Every control node as a process, fed by a synthetic robot; the fusion loop's real rate."""
     env = {"ROS_DOMAIN_ID": str(domain_id)}
     context = Context()
@@ -143,7 +153,7 @@ def fusion_loop(
         executor.shutdown()
         rclpy.try_shutdown(context=context)
     last = fusion_status[-1] if fusion_status else {}
-    return {
+    summary = {
         "target_rate_hz": rate_hz,
         "achieved_rate_hz": float((len(window) - 1) / (window[-1] - window[0])),
         "period": _percentiles_ms(list(periods)),
@@ -152,3 +162,4 @@ def fusion_loop(
         "overruns": int(last.get("overruns", "0")),
         "duration_s": duration,
     }
+    return Measurement(summary, {"fusion loop period": list(1e3 * periods)})

@@ -1,0 +1,78 @@
+"""`vla-ros bench`: the model family's latency (vla_ros.model.benchmark), then the control graph's:
+the safety node's proposal-to-command time and the fusion loop's real rate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from vla_ros.bench.control import Measurement, fusion_loop, safety_latency
+
+SAFETY_TARGET_MS = 1.0
+LOOP_TARGET_HZ = 10.0
+
+
+def run(args: argparse.Namespace) -> int:
+    from vla_ros.model.benchmark import run_benchmark
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    run_benchmark(out, quick=args.quick)
+    print("\ncontrol graph (every node a process, fed by a synthetic robot)", flush=True)
+    safety = safety_latency(samples=300 if args.quick else 2000)
+    loop = fusion_loop(duration=5.0 if args.quick else 20.0, rate_hz=LOOP_TARGET_HZ)
+    node = safety.summary["node_proposal_to_command"]
+    dds = safety.summary["round_trip_through_dds"]
+    rows = [
+        (
+            "safety node: proposal in -> command out",
+            node["p50_ms"],
+            node["p99_ms"],
+            f"p99 < {SAFETY_TARGET_MS:g} ms",
+            node["p99_ms"] < SAFETY_TARGET_MS,
+        ),
+        ("probe -> safety node -> probe (2 DDS hops)", dds["p50_ms"], dds["p99_ms"], "", None),
+        (
+            "fusion step (default model, in the node)",
+            loop.summary["fusion_step_p50_ms"],
+            loop.summary["fusion_step_p99_ms"],
+            "",
+            None,
+        ),
+        (
+            "fusion loop period",
+            loop.summary["period"]["p50_ms"],
+            loop.summary["period"]["p99_ms"],
+            f"{loop.summary['achieved_rate_hz']:.2f} Hz >= {0.98 * LOOP_TARGET_HZ:g} Hz",
+            loop.summary["achieved_rate_hz"] >= 0.98 * LOOP_TARGET_HZ,
+        ),
+    ]
+    print(f"{'case':<46}{'p50 ms':>9}{'p99 ms':>9}  target")
+    for name, p50, p99, target, met in rows:
+        verdict = "" if met is None else (" met" if met else " MISSED")
+        print(f"{name:<46}{p50:>9.2f}{p99:>9.2f}  {target}{verdict}")
+    report = {"safety_latency": safety.summary, "fusion_loop": loop.summary}
+    (out / "control.json").write_text(json.dumps(report, indent=2))
+    _plot([safety, loop], out / "control.png")
+    print(f"wrote {out / 'control.json'} and {out / 'control.png'}")
+    return 0
+
+
+def _plot(measurements: list[Measurement], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    samples = {k: v for m in measurements for k, v in m.samples_ms.items()}
+    figure = plt.figure(figsize=(5 * len(samples), 3.5))
+    figure.subplots(1, len(samples))
+    for axis, (name, values) in zip(figure.axes, samples.items(), strict=True):
+        axis.hist(values, bins=50, color="tab:blue")
+        axis.set_title(name)
+        axis.set_xlabel("ms")
+        axis.set_ylabel("count")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
