@@ -52,14 +52,16 @@ def outputs(ros):
     return Outputs
 
 
-def test_fusion_proposes_at_rate_hz_with_fresh_inputs(control_graph, outputs):
-    _, robot = control_graph(fusion={"rate_hz": 5.0})
+@pytest.mark.parametrize("rate_hz", [None, 4.0])
+def test_fusion_proposes_at_rate_hz_with_fresh_inputs(control_graph, outputs, rate_hz):
+    _, robot = control_graph(fusion={"rate_hz": rate_hz} if rate_hz else None)
+    expected = rate_hz or 10.0  # the default, from config/vla.yaml
     robot.say("go to the red cube")
     assert outputs.proposals.wait_for(lambda m: not is_hold(m), timeout=30.0) is not None
     assert wait_until(lambda: sum(not is_hold(m) for m in outputs.proposals.messages) >= 12, 30)
     stamps = [seconds(m.header.stamp) for m in outputs.proposals.messages if not is_hold(m)]
     period = float(np.median(np.diff(stamps)))
-    assert period == pytest.approx(1 / 5.0, rel=0.25)
+    assert period == pytest.approx(1 / expected, rel=0.25)
     proposal = next(m for m in outputs.proposals.messages if not is_hold(m))
     assert list(proposal.name) == ["linear_x", "angular_z"]
     assert len(proposal.effort) == 2 and proposal.effort[0] == proposal.effort[1] >= 0

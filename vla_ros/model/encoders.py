@@ -130,12 +130,20 @@ def _unwrap(model: nn.Module, tower: str) -> nn.Module:
     return getattr(model, tower, model)
 
 
+def _quiet_transformers() -> None:
+    """No download-style progress bars when a local model loads (they clutter node logs)."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
 def load_vision_backbone(
     config: VisionConfig, image_size: tuple[int, int], base: Path | None = None
 ) -> tuple[VisionBackbone, dict[str, Any]]:
     """The backbone, and its transformers config dict (to rebuild it from the checkpoint)."""
     from transformers import AutoConfig, AutoModel
 
+    _quiet_transformers()
     if config.hf_config is not None:
         hf_config = AutoConfig.for_model(**config.hf_config)
         model = _unwrap(AutoModel.from_config(hf_config), "vision_model")
@@ -193,6 +201,7 @@ class TextEncoder:
     def __init__(self, config: TextConfig, base: Path | None = None, device: str = "cpu") -> None:
         from transformers import AutoModel, AutoTokenizer
 
+        _quiet_transformers()
         source = resolve_source(config.pretrained, base)
         self.config = config
         self.tokenizer = AutoTokenizer.from_pretrained(source)
