@@ -38,6 +38,16 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     return condition()
 
 
+def publish_until(publisher, make, received, timeout=30.0):
+    """Sensor data is best effort: send fresh messages until one is seen to arrive."""
+
+    def attempt():
+        publisher.publish(make())
+        return wait_until(received, timeout=0.2)
+
+    return wait_until(attempt, timeout)
+
+
 class Collector:
     """Every message received on one topic, with its arrival time (time.monotonic())."""
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.serialization import serialize_message
-from ros_harness import wait_until
+from ros_harness import publish_until, wait_until
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 
@@ -64,8 +64,7 @@ def camera(ros):
 
 def test_pictures_are_converted_to_rgb_and_resized_for_the_model(ros, camera):
     out, _, _, raw = camera
-    assert wait_until(lambda: raw.get_subscription_count() > 0)
-    raw.publish(camera_image(ros, scene()))
+    assert publish_until(raw, lambda: camera_image(ros, scene()), lambda: out.messages)
     msg = out.wait_for(lambda m: m.width > 0)
     assert msg is not None
     assert (msg.height, msg.width, msg.encoding) == (64, 64, "rgb8")
@@ -86,10 +85,9 @@ def test_pictures_are_converted_to_rgb_and_resized_for_the_model(ros, camera):
 )
 def test_bad_pictures_are_refused_logged_once_reported_and_invalidate(ros, camera, make, reason):
     out, diagnostics, log, raw = camera
-    assert wait_until(lambda: raw.get_subscription_count() > 0)
-    for _ in range(3):
+    assert publish_until(raw, lambda: make(ros), lambda: out.messages)
+    for _ in range(2):
         raw.publish(make(ros))
-    assert out.wait_for() is not None
     assert all(m.width == 0 and m.height == 0 for m in out.messages)  # "nothing usable"
     assert reported(diagnostics, "camera_node", reason, level=2)
     assert wait_until(lambda: logged_times(log, reason) >= 1)
@@ -179,8 +177,8 @@ def joint_state(ros, names, positions, velocities=()):
 
 def test_joint_states_are_reordered_and_extra_joints_ignored(ros, joints):
     out, _, _, publisher = joints
-    assert wait_until(lambda: publisher.get_subscription_count() > 0)
-    publisher.publish(joint_state(ros, ["gripper", "elbow", "shoulder"], [0.0, 2.0, 1.0]))
+    message = lambda: joint_state(ros, ["gripper", "elbow", "shoulder"], [0.0, 2.0, 1.0])  # noqa: E731
+    assert publish_until(publisher, message, lambda: out.messages)
     msg = out.wait_for(lambda m: len(m.name) > 0)
     assert list(msg.name) == ["shoulder", "elbow"]
     assert list(msg.position) == [1.0, 2.0]
@@ -199,10 +197,11 @@ def test_bad_joint_states_are_refused_logged_once_and_invalidate(
     ros, joints, names, positions, reason
 ):
     out, diagnostics, log, publisher = joints
-    assert wait_until(lambda: publisher.get_subscription_count() > 0)
-    for _ in range(3):
+    assert publish_until(
+        publisher, lambda: joint_state(ros, names, positions), lambda: out.messages
+    )
+    for _ in range(2):
         publisher.publish(joint_state(ros, names, positions))
-    assert out.wait_for() is not None
     assert all(len(m.name) == 0 for m in out.messages)
     assert reported(diagnostics, "joint_state_node", reason, level=2)
     assert wait_until(lambda: logged_times(log, reason) >= 1)
