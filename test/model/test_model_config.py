@@ -32,7 +32,8 @@ def test_mobile_defaults_are_issue_2s_policy():
     assert config.joint_names == ("left_wheel_joint", "right_wheel_joint")
     assert config.image_size == (64, 64)
     assert config.vision.kind is VisionKind.CNN
-    assert config.fusion.kind is FusionKind.CONCAT
+    assert config.fusion.kind is FusionKind.GATED
+    assert not config.proprio.positions and not config.proprio.velocities  # wheels: no features
     assert config.uncertainty.ensemble > 1 and config.uncertainty.novelty
 
 

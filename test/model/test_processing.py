@@ -32,7 +32,7 @@ def test_normalize_maps_pixels_channel_first():
 
 def test_proprio_wraps_angles_and_reads_missing_velocities_as_still():
     features = ProprioFeatures(
-        ProprioConfig(wrap_positions=True), ProprioStats((0.0,) * 6, (1.0,) * 6)
+        ProprioConfig(wrap_positions=True, velocities=True), ProprioStats((0.0,) * 6, (1.0,) * 6)
     )
     raw = features.raw(np.array([[np.pi / 2, 0.0]]), None)
     np.testing.assert_allclose(raw, [[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]], atol=1e-6)

@@ -16,6 +16,9 @@ from vla_ros.model.policy import Observation
 
 TINY = {
     "vision.channels": [8, 16],
+    # the configuration this loss bound was measured with (the defaults have moved since)
+    "fusion.kind": "concat",
+    "proprio.velocities": True,
     "fusion.d_model": 16,
     "fusion.hidden": 32,
     "fusion.heads": 2,

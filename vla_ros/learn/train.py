@@ -34,7 +34,7 @@ import torch
 from vla_ros.learn.dataset import Episode, iter_episodes, read_meta
 from vla_ros.learn.replay import replay
 from vla_ros.model.checkpoint import build_policy, save_policy
-from vla_ros.model.config import MemoryKind, ModelConfig, TrainingInfo
+from vla_ros.model.config import MemoryKind, ModelConfig, TrainingInfo, config_for_robot
 from vla_ros.model.encoders import TextEmbedding, TextEncoder, VisionBackbone
 from vla_ros.model.network import MemberNet, VLAModel, make_members
 from vla_ros.model.processing import (
@@ -91,7 +91,7 @@ def train(
     train_eps = [episodes[i] for i in train_ids]
     heldout_eps = [episodes[i] for i in heldout_ids]
 
-    base = ModelConfig(meta.action_names, meta.joint_names, tuple(meta.image_size))
+    base = config_for_robot(meta.action_names, meta.joint_names, tuple(meta.image_size))
     config = base.with_overrides(dict(config_overrides or {}))
     features = ProprioFeatures(config.proprio, config.proprio_normalization)
     instructions = sorted({e.instruction for e in train_eps})

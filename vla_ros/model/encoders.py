@@ -246,11 +246,20 @@ class TextEncoder:
 
 
 class ProprioEncoder(nn.Module):
+    """Joint features -> one token. A robot configured without joint features (a mobile base,
+    whose wheel angles only tell how far it has driven) gets a learned constant token, so every
+    fusion strategy sees the same three modalities."""
+
     def __init__(self, features: int, d_model: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(features, d_model), nn.GELU(), nn.Linear(d_model, d_model)
+        self.net = (
+            nn.Sequential(nn.Linear(features, d_model), nn.GELU(), nn.Linear(d_model, d_model))
+            if features
+            else None
         )
+        self.constant = None if features else nn.Parameter(torch.zeros(1, 1, d_model))
 
     def forward(self, proprio: torch.Tensor) -> torch.Tensor:
+        if self.net is None:
+            return self.constant.expand(proprio.shape[0], 1, -1)
         return self.net(proprio).unsqueeze(1)  # one token
