@@ -1,8 +1,10 @@
 """The vla_ros nodes plus the embedded MuJoCo simulator (headless).
 
-ros2 launch vla_ros sim.launch.py scene:=mobile command:="go to the red cube"
-Arguments: scene (mobile, arm, humanoid), command (the first task), params_file (default: the
-scene's config), use_sim_time (default true: the simulator publishes /clock), log_level.
+ros2 launch vla_ros sim.launch.py scene:=mobile
+ros2 topic pub --once /voice_command std_msgs/String "data: 'go to the red cube'"
+Arguments: scene (mobile, arm, humanoid), params_file (default: the scene's config), use_sim_time
+(default true: the simulator publishes /clock), log_level. The simulator takes its task from
+/voice_command too, so one command sets both what the robot does and what counts as success.
 """
 
 from launch import LaunchContext, LaunchDescription
@@ -17,11 +19,10 @@ from vla_ros.ros.launch import common_arguments, config_path, node_actions
 def _nodes(context: LaunchContext) -> list[Node]:
     scene = LaunchConfiguration("scene").perform(context)
     params_file = LaunchConfiguration("params_file").perform(context)
-    sim = {"scene": scene, "task": LaunchConfiguration("command")}
     return node_actions(
         with_simulator=True,
         params_file=params_file or config_path(SCENE_CONFIGS[scene]),
-        extra_parameters={"sim_node": sim},
+        extra_parameters={"sim_node": {"scene": scene}},
     )
 
 
@@ -39,11 +40,6 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="mobile",
                 choices=sorted(SCENE_CONFIGS),
                 description="Simulated robot and world",
-            ),
-            DeclareLaunchArgument(
-                "command",
-                default_value="go to the red cube",
-                description="The first instruction (more can be sent on /voice_command)",
             ),
             *arguments,
             OpaqueFunction(function=_nodes),

@@ -9,8 +9,13 @@ from vla_ros.sim.tasks import Split
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.expert and args.checkpoint:
-        raise SystemExit("vla-ros eval: give --expert or --checkpoint, not both")
+    if args.expert and (args.checkpoint or args.uncertainty_report):
+        raise SystemExit("vla-ros eval: --expert has no checkpoint to judge")
+    if args.uncertainty_report is not None:
+        from vla_ros.learn.uncertainty_report import uncertainty_report
+
+        uncertainty_report(args.checkpoint or args.scene, args.uncertainty_report, args.out)
+        return 0
     controller = None
     if not args.expert:
         from vla_ros.model import load_policy

@@ -151,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="phrase the tasks with verbs and object nouns never used in training",
     )
+    evaluate.add_argument(
+        "--uncertainty-report",
+        type=Path,
+        metavar="DATASET",
+        help="instead of driving: how well the checkpoint's uncertainty tracks its action error "
+        "on DATASET's held-out episodes and on corrupted pictures and commands",
+    )
+    evaluate.add_argument(
+        "--out", type=Path, default=Path("report"), help="folder for the report's JSON and plot"
+    )
 
     bench = commands.add_parser(
         "bench",

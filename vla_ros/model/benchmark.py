@@ -112,12 +112,11 @@ def run_benchmark(
     small / large: the configurations to measure (default: the shipped mobile configuration and
     `clip_b32_config` of it); tests pass tiny ones.
     """
-    from vla_ros.model.checkpoint import build_policy
+    from vla_ros.model.checkpoint import build_policy, read_config, resolve_checkpoint
     from vla_ros.model.speed import configure_threads, quantize_backbone
-    from vla_ros.model.untrained import untrained_mobile_config
 
     threads = configure_threads()
-    small = small or untrained_mobile_config()
+    small = small or read_config(resolve_checkpoint(""))
     large = large or clip_b32_config(small)
     small_iters, large_iters, textbook_iters = (30, 8, 3) if quick else (300, 40, 8)
     mc_small, mc_large = 16, large.uncertainty.mc_samples or 10
