@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from vla_ros.logic.commands import STOP_WORDS
+from vla_ros.logic.commands import InvalidCommand, parse_command
 
 # Canonical colour -> the words that name it. Colours that no scene uses are listed too, so that
 # "the purple cube" is an absent object rather than a plain "cube".
@@ -135,9 +135,11 @@ class SceneObject:
 
 
 def is_stop_command(text: str) -> bool:
-    """True when the text holds a stop word anywhere ("please stop", "HALT!"), the words the
-    voice command node and the safety node stop on."""
-    return any(word in STOP_WORDS for word in _WORD.findall(text.lower()))
+    """True when the voice command node would hear a stop in `text` ("please stop", "HALT!")."""
+    try:
+        return parse_command(text).is_stop
+    except InvalidCommand:
+        return False
 
 
 @dataclass(frozen=True)
