@@ -126,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--data", type=Path, help="dataset folder, collected if missing (default: data/SCENE)"
     )
-    train.add_argument("--episodes", type=_positive(int), default=200, help="episodes to collect")
-    train.add_argument("--epochs", type=_positive(int), default=12)
+    train.add_argument("--episodes", type=_positive(int), default=400, help="episodes to collect")
+    train.add_argument("--epochs", type=_positive(int), default=20)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--set",
