@@ -8,6 +8,8 @@ the latest instruction; stop words leave it as it is); /sim/reset starts a new e
 
 Time: the node steps the physics on the steady clock at `real_time_factor` simulated seconds per
 wall second and publishes the simulated time on /clock; every stamp it sends is that time. The
+stepping runs on a thread of its own, not as an executor callback: rendering and stepping take
+milliseconds, and as a callback they kept the node's own command subscriptions waiting. The
 clock never runs backwards: a reset starts a new episode where the last one ended (task times
 in the status are on the same clock). Run the other nodes with use_sim_time:=true.
 
@@ -17,12 +19,12 @@ All simulation logic is in vla_ros.sim (SimWorld, CommandDriver); this node conv
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from geometry_msgs.msg import Twist, TwistStamped
-from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.subscription import Subscription
@@ -161,21 +163,33 @@ class SimNode(Node):
 
         if values["task"]:
             self.world.set_instruction(values["task"])
-        # The simulation keeps its own pace on the steady clock, whatever clock the node follows.
-        self.create_timer(
-            1.0 / TICK_HZ, self.on_tick, clock=Clock(clock_type=ClockType.STEADY_TIME)
-        )
         self._publish_due(force=True)
         self.get_logger().info(
             f"scene {self.world.spec.name}, seed {self.world.seed}, camera "
             f"{values['camera_width']}x{values['camera_height']} at {values['camera_rate_hz']:g} Hz"
         )
+        # Callbacks (commands, reset, parameters) and the stepping thread take turns on the world.
+        self._lock = threading.Lock()
+        self._running = threading.Event()
+        self._running.set()
+        self._stepper = threading.Thread(target=self._step_loop, name="sim-stepping", daemon=True)
+        self._stepper.start()
 
     def now(self) -> float:
         """The node's simulated time: monotonic across episodes."""
         return self._clock_offset + self.world.time
 
     # -- stepping -----------------------------------------------------------------------------
+    def _step_loop(self) -> None:
+        """Tick at TICK_HZ on the steady clock (whatever clock the node follows) until destroyed."""
+        period = 1.0 / TICK_HZ
+        next_tick = time.monotonic()
+        while self._running.is_set():
+            with self._lock:
+                self.on_tick()
+            next_tick = max(next_tick + period, time.monotonic())
+            time.sleep(max(0.0, next_tick - time.monotonic()))
+
     def on_tick(self) -> None:
         wall = time.monotonic()
         owed = self._backlog + (wall - self._last_tick) * self.params["real_time_factor"]
@@ -277,7 +291,8 @@ class SimNode(Node):
 
     def on_joint_trajectory(self, msg: JointTrajectory) -> None:
         if not msg.points:
-            self.driver.stop()  # an empty trajectory cancels: hold still
+            with self._lock:
+                self.driver.stop()  # an empty trajectory cancels: hold still
             return
         point = msg.points[0]
         self._command(
@@ -293,7 +308,8 @@ class SimNode(Node):
 
     def _command(self, accept: Callable[[], None]) -> None:
         try:
-            accept()
+            with self._lock:
+                accept()
         except ValueError as error:
             self._refuse(f"refused command: {error}")
 
@@ -304,7 +320,8 @@ class SimNode(Node):
             self._refuse(f"refused voice command: {error}")
             return
         if not command.is_stop:  # a stop halts the robot (safety node), not the task
-            self._publish_status(self.world.set_instruction(command.text))
+            with self._lock:
+                self._publish_status(self.world.set_instruction(command.text))
 
     def _refuse(self, reason: str) -> None:
         if self.faults.record(reason):
@@ -312,6 +329,10 @@ class SimNode(Node):
         self.diagnostics.report(Level.WARN, reason, {"refused_inputs": self.faults.total})
 
     def on_reset(self, _: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            return self._reset(response)
+
+    def _reset(self, response: Trigger.Response) -> Trigger.Response:
         seed = self.params["seed"]
         # The new episode starts one physics step after the last message of the old one, so no
         # two messages of a topic ever share a stamp.
@@ -331,6 +352,10 @@ class SimNode(Node):
         return response
 
     def on_params(self, values: Mapping[str, Any], changed: set[str]) -> None:
+        with self._lock:
+            self._apply_params(values, changed)
+
+    def _apply_params(self, values: Mapping[str, Any], changed: set[str]) -> None:
         if "episode_timeout" in changed:
             self.world.tracker.timeout = values["episode_timeout"]
         if "command_timeout" in changed:
@@ -349,6 +374,8 @@ class SimNode(Node):
         )
 
     def destroy_node(self) -> None:
+        self._running.clear()
+        self._stepper.join()
         self.world.close()
         super().destroy_node()
 
