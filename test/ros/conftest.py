@@ -4,6 +4,7 @@ import pytest
 from ros_harness import wait_until
 
 from vla_ros.bench.feed import SyntheticRobot
+from vla_ros.graph import ros_arguments
 
 
 class RobotStandIn(SyntheticRobot):
@@ -43,7 +44,10 @@ def control_graph(ros):
         for node in (CameraNode, JointStateNode, VoiceCommandNode):
             ros.add(node)
         ros.add(SafetyNode, {**UNCERTAINTY_IGNORED, **(safety or {})})
-        fusion_node = ros.start("fusion_node") if fusion_process else ros.add(FusionNode, fusion)
+        if fusion_process:
+            fusion_node = ros.start("fusion_node", ros_arguments([], fusion or {})[1:])
+        else:
+            fusion_node = ros.add(FusionNode, fusion)
         return fusion_node, RobotStandIn(ros) if robot else None
 
     return build
