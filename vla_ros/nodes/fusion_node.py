@@ -52,6 +52,14 @@ PARAMS = (
         0,
         1024,
     ),
+    ParamSpec(
+        "threads",
+        ParamType.INTEGER,
+        "PyTorch intra-op threads; 0 = one per core. 1 keeps the loop steady when other nodes "
+        "share the cores (with 2 on 2 cores the loop stalled for up to 0.5 s)",
+        0,
+        256,
+    ),
     ParamSpec("max_image_age", ParamType.DOUBLE, "Oldest usable picture (seconds)", 0.001, 3600.0),
     ParamSpec(
         "max_joint_state_age",
@@ -67,7 +75,7 @@ PARAMS = (
         read_only=True,
     ),
 )
-_MODEL_PARAMS = {"checkpoint", "device", "mc_samples"}
+_MODEL_PARAMS = {"checkpoint", "device", "mc_samples", "threads"}
 
 
 def _validate(values: Mapping[str, Any]) -> None:
@@ -162,6 +170,7 @@ class FusionNode(LifecycleNode):
                 checkpoint,
                 device=self.params["device"],
                 mc_samples=self.params["mc_samples"] or None,
+                threads=self.params["threads"] or None,
             )
         except Exception as error:  # any failure to load is reported, never a crash
             self.policy = None
