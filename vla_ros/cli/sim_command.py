@@ -46,7 +46,7 @@ class Monitor(Node):
         self.scale = float("nan")
         self.frames: list[tuple[np.ndarray, Overlay]] = []
         self.active = False  # the fusion node is proposing (possibly holds)
-        self.commanded = False  # the run is accounted from the command on
+        self.commanded_at: float | None = None  # wall time; the run is accounted from then on
         self.voice = self.create_publisher(String, "/voice_command", qos.COMMANDS)
         self.create_subscription(String, TASK_TOPIC, self.on_task, qos.LATCHED)
         self.create_subscription(Float32, "/vla/speed_scale", self.on_scale, qos.COMMANDS)
@@ -67,17 +67,17 @@ class Monitor(Node):
 
     def on_scale(self, msg: Float32) -> None:
         self.scale = msg.data
-        if self.commanded:
+        if self.commanded_at is not None:
             self.summary.speed.add(self.now(), msg.data)
 
     def on_uncertainty(self, msg: Float32) -> None:
         self.uncertainty = msg.data
-        if self.commanded:
+        if self.commanded_at is not None:
             self.summary.uncertainties.append(msg.data)
 
     def on_proposal(self, msg: JointState) -> None:
         self.active = True
-        if msg.name and self.commanded:
+        if msg.name and self.commanded_at is not None:
             self.summary.proposal_times.append(seconds(msg.header.stamp))
 
     def on_diagnostics(self, msg: DiagnosticArray) -> None:
@@ -144,7 +144,11 @@ def run(args: argparse.Namespace) -> int:
         status = 130
     finally:
         nodes.stop()
-        summary.wall_time = time.monotonic() - started
+        if monitor.commanded_at is not None:
+            summary.startup_time = monitor.commanded_at - started
+            summary.wall_time = time.monotonic() - monitor.commanded_at
+        else:
+            summary.startup_time = time.monotonic() - started
         frames = monitor.frames
         executor.shutdown()
         rclpy.try_shutdown(context=context)
@@ -175,7 +179,7 @@ def _drive(
         if nodes.exited() or time.monotonic() > deadline:
             return _failed(nodes, summary, "the nodes did not come up")
     monitor.voice.publish(String(data=args.command))
-    monitor.commanded = True
+    monitor.commanded_at = time.monotonic()
     given_at = monitor.now()
     last_print = 0.0
     while True:

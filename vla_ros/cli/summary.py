@@ -51,7 +51,8 @@ class RunSummary:
     task: dict[str, object] = field(default_factory=dict)
     fusion_step_ms: dict[str, float] = field(default_factory=dict)
     sim_time: float = 0.0
-    wall_time: float = 0.0
+    startup_time: float = 0.0  # wall seconds until the nodes were ready for the command
+    wall_time: float = 0.0  # wall seconds from the command to the end
     problems: list[str] = field(default_factory=list)
 
     def loop_rate(self) -> float:
@@ -80,6 +81,7 @@ class RunSummary:
             "outcome": self.outcome(),
             "task": self.task,
             "sim_time_s": round(self.sim_time, 3),
+            "startup_time_s": round(self.startup_time, 3),
             "wall_time_s": round(self.wall_time, 3),
             "proposals": len(self.proposal_times),
             "loop_rate_hz": round(self.loop_rate(), 3),
@@ -104,7 +106,8 @@ class RunSummary:
         lines = [
             f"vla-ros sim summary ({self.scene}, '{self.command}')",
             f"  task outcome    {d['outcome']}",
-            f"  run             {d['sim_time_s']:.1f} s simulated in {d['wall_time_s']:.1f} s",
+            f"  run             {d['sim_time_s']:.1f} s simulated in {d['wall_time_s']:.1f} s "
+            f"(after {d['startup_time_s']:.1f} s starting the nodes)",
             f"  loop rate       {d['loop_rate_hz']:.1f} Hz ({d['proposals']} proposals)",
             "  fusion latency  p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms".format(
                 step.get("p50_ms", math.nan),
