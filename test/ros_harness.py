@@ -20,7 +20,7 @@ import rclpy
 from rcl_interfaces.msg import Log
 from rcl_interfaces.srv import SetParameters
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
@@ -93,7 +93,8 @@ class RosGraph:
         self.domain_id = domain_id
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain_id)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        # not MultiThreadedExecutor: it spins on tasks its pool has not started (logic/worker.py)
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.probe = Node("test_probe", context=self.context)
         self.executor.add_node(self.probe)
         self.nodes: list[Node] = []

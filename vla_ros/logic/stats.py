@@ -1,7 +1,11 @@
-"""Loop statistics for diagnostics and summaries: rates and latency percentiles."""
+"""Loop statistics for diagnostics and summaries: rates and latency percentiles.
+
+Each may be fed from one thread (a control loop) and read from another (a diagnostics timer).
+"""
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 
 import numpy as np
@@ -15,17 +19,20 @@ class RateMeter:
             raise ValueError("window must be > 0 s")
         self.window = window
         self._times: deque[float] = deque()
+        self._lock = threading.Lock()
 
     def tick(self, now: float) -> None:
-        self._times.append(now)
-        self._trim(now)
+        with self._lock:
+            self._times.append(now)
+            self._trim(now)
 
     def rate(self, now: float) -> float:
-        self._trim(now)
-        if len(self._times) < 2:
-            return 0.0
-        span = now - self._times[0]
-        return (len(self._times) - 1) / span if span > 0 else 0.0
+        with self._lock:
+            self._trim(now)
+            if len(self._times) < 2:
+                return 0.0
+            span = now - self._times[0]
+            return (len(self._times) - 1) / span if span > 0 else 0.0
 
     def _trim(self, now: float) -> None:
         while self._times and now - self._times[0] > self.window:
@@ -37,20 +44,21 @@ class LatencyStats:
 
     def __init__(self, capacity: int = 1000) -> None:
         self._samples: deque[float] = deque(maxlen=capacity)
+        self._lock = threading.Lock()
         self.count = 0
 
     def add(self, seconds: float) -> None:
-        self._samples.append(seconds)
-        self.count += 1
+        with self._lock:
+            self._samples.append(seconds)
+            self.count += 1
 
-    def percentile(self, q: float) -> float:
-        if not self._samples:
-            return float("nan")
-        return float(np.percentile(np.fromiter(self._samples, float), q))
+    def _values(self) -> np.ndarray:
+        with self._lock:
+            return np.fromiter(self._samples, float)
 
     def summary_ms(self) -> dict[str, float]:
-        return {
-            "p50_ms": 1e3 * self.percentile(50),
-            "p99_ms": 1e3 * self.percentile(99),
-            "max_ms": 1e3 * max(self._samples, default=float("nan")),
-        }
+        values = self._values()
+        if not values.size:
+            return {"p50_ms": float("nan"), "p99_ms": float("nan"), "max_ms": float("nan")}
+        p50, p99 = np.percentile(values, [50, 99])
+        return {"p50_ms": 1e3 * p50, "p99_ms": 1e3 * p99, "max_ms": 1e3 * values.max()}

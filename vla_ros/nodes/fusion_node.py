@@ -1,14 +1,17 @@
 """fusion_node: picture + instruction + joint states -> a stamped proposal and its uncertainty.
 
 A lifecycle node: the policy is loaded on configure and the control loop runs while active
-(both at start-up unless `autostart` is false). The loop has its own callback group on a
-multi-threaded executor, so input callbacks are never starved by inference. Whenever an input is
+(both at start-up unless `autostart` is false). A timer at `rate_hz` triggers each step on a
+thread of its own (see vla_ros.logic.worker for why not rclpy's multi-threaded executor), so
+input callbacks are never starved by inference, and a tick that finds the previous step still
+running is dropped and counted as an overrun. Whenever an input is
 missing, stale or faulty, or the model misbehaves, the node proposes no motion (an empty
 proposal) and says why on /diagnostics.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from collections.abc import Mapping
@@ -16,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.timer import Timer
 from sensor_msgs.msg import Image, JointState
@@ -29,6 +31,7 @@ from vla_ros.logic.joints import select_joints
 from vla_ros.logic.params import ParamSpec, ParamType
 from vla_ros.logic.safety import Proposal
 from vla_ros.logic.stats import LatencyStats, RateMeter
+from vla_ros.logic.worker import TriggeredWorker
 from vla_ros.model.policy import Observation, Policy
 from vla_ros.ros import qos
 from vla_ros.ros.diagnostics import DiagnosticsReporter
@@ -104,8 +107,7 @@ class FusionNode(LifecycleNode):
         self.policy: Policy | None = None
         self.reload_requested = False
         self.timer: Timer | None = None
-        self.loop_group = MutuallyExclusiveCallbackGroup()
-        inputs = MutuallyExclusiveCallbackGroup()
+        self.worker: TriggeredWorker | None = None
         self.image: Image | None = None
         self.joint_state: JointState | None = None
         self.instruction: str | None = None
@@ -114,15 +116,9 @@ class FusionNode(LifecycleNode):
         self.uncertainty_publisher = self.create_publisher(
             Float32, "/vla/uncertainty", qos.COMMANDS
         )
-        self.create_subscription(
-            Image, "/vla/image", self.on_image, qos.LATEST, callback_group=inputs
-        )
-        self.create_subscription(
-            JointState, "/vla/joint_states", self.on_joint_state, qos.LATEST, callback_group=inputs
-        )
-        self.create_subscription(
-            String, "/vla/instruction", self.on_instruction, qos.LATCHED, callback_group=inputs
-        )
+        self.create_subscription(Image, "/vla/image", self.on_image, qos.LATEST)
+        self.create_subscription(JointState, "/vla/joint_states", self.on_joint_state, qos.LATEST)
+        self.create_subscription(String, "/vla/instruction", self.on_instruction, qos.LATCHED)
         self.create_timer(1.0, self.report)
         self.diagnostics.report(Level.WARN, "unconfigured: no policy loaded")
         configured = self.params["autostart"] and self.trigger_configure()
@@ -178,6 +174,7 @@ class FusionNode(LifecycleNode):
             self.get_logger().error(reason)
             self.diagnostics.report(Level.ERROR, reason)
             return False
+        gc.freeze()  # a reloaded model is long-lived too (see run_node)
         self.get_logger().info(
             f"policy {checkpoint or '(shipped default)'} loaded in "
             f"{time.perf_counter() - started:.1f} s: actions {list(self.policy.action_names)}"
@@ -185,15 +182,23 @@ class FusionNode(LifecycleNode):
         return True
 
     def start_loop(self) -> None:
-        self.stop_loop()
-        self.timer = self.create_timer(
-            1.0 / self.params["rate_hz"], self.step, callback_group=self.loop_group
-        )
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+        if self.worker is None:
+            self.worker = TriggeredWorker(self.step, self.on_step_error, name="fusion_loop")
+        self.timer = self.create_timer(1.0 / self.params["rate_hz"], self.tick)
 
     def stop_loop(self) -> None:
+        """Stop the timer and let a running step finish."""
         if self.timer is not None:
             self.destroy_timer(self.timer)
             self.timer = None
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+    def before_shutdown(self) -> None:
+        self.stop_loop()
 
     def on_params(self, values: Mapping[str, Any], changed: set[str]) -> None:
         if "rate_hz" in changed and self.timer is not None:
@@ -219,6 +224,13 @@ class FusionNode(LifecycleNode):
             self.get_logger().info(f"new instruction: {command.text!r}")
 
     # -- the control loop ---------------------------------------------------------------------
+    def tick(self) -> None:
+        if self.worker is not None and not self.worker.trigger():
+            self.overruns += 1
+
+    def on_step_error(self, error: BaseException) -> None:
+        self.hold(f"control loop failed: {type(error).__name__}: {error}", Level.ERROR)
+
     def step(self) -> None:
         started = time.perf_counter()
         now = self.now()
@@ -237,11 +249,8 @@ class FusionNode(LifecycleNode):
         header = Header(stamp=to_stamp(now))
         self.proposal_publisher.publish(proposal_message(proposal, header))
         self.uncertainty_publisher.publish(Float32(data=float(proposal.uncertainty)))
-        elapsed = time.perf_counter() - started
-        self.latency.add(elapsed)
+        self.latency.add(time.perf_counter() - started)
         self.loop_rate.tick(now)
-        if elapsed > 1.0 / self.params["rate_hz"]:
-            self.overruns += 1
         self.diagnostics.report(Level.OK, "proposing")
 
     def observe(self, now: float) -> Observation:
@@ -324,7 +333,7 @@ class FusionNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(FusionNode, args, threads=2)
+    return run_node(FusionNode, args)
 
 
 if __name__ == "__main__":
