@@ -29,6 +29,7 @@ def test_benchmark_writes_table_json_and_plot(tiny_config, tiny_clip, tmp_path):
             "large_plain",
             "large_mc4",
             "large_mc4_textbook",
+            "large_mc4_chunked",
             "large_mc4_int8",
         }
     )

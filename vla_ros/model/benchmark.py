@@ -6,7 +6,9 @@ In one run, on the same inputs:
   pass over the post-encoder part, and the textbook N=16 full passes;
 - a CLIP ViT-B/32-sized vision backbone (random init from `CLIPVisionConfig()`, 224x224): the
   bare backbone forward (the floor), a plain forward, MC dropout N=10 batched (also with the
-  backbone in dynamic int8), and the textbook 10 full passes.
+  backbone in dynamic int8), and the textbook 10 full passes; and served with action chunking
+  (CHUNK actions per inference, a new inference every REPLAN_EVERY steps), which is how a
+  backbone slower than the 100 ms budget still serves an action per step.
 A step is everything `select_action` does for one observation (resize, normalise, cached
 instruction embedding, network, uncertainty, post-processing); the textbook rows run that whole
 inference N times with one dropout sample each. Cases that are compared run round-robin, so load
@@ -36,9 +38,11 @@ TARGETS = {
     "default_p99_ms": 20.0,  # default model, its uncertainty method
     "mc_over_plain": 1.25,  # MC dropout step / plain forward step, same model
     "large_textbook_over_batched": 8.0,  # at least
-    "large_steps_per_s": 10.0,  # at least
+    "large_steps_per_s": 10.0,  # at least, one inference per step
+    "large_chunked_steps_per_s": 10.0,  # at least, actions served with chunking
     "large_over_backbone": 1.15,  # batched MC step / bare backbone forward, at most
 }
+CHUNK, REPLAN_EVERY = 4, 2
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,23 @@ def run_benchmark(
             ),
         ]
     )
+    chunked = build_policy(
+        large.with_overrides(
+            {"chunk.size": CHUNK, "chunk.replan_every": REPLAN_EVERY, "calibration": None}
+        ),
+        text=default.text,
+    )
+    measure(
+        [
+            (
+                f"large_mc{mc_large}_chunked",
+                f"MC N={mc_large}, chunk {CHUNK}, infer every {REPLAN_EVERY} steps (per step)",
+                # consecutive calls: the queue serves REPLAN_EVERY - 1 steps in REPLAN_EVERY
+                lambda: chunked.select_action(obs_large),
+                large_iters * REPLAN_EVERY,
+            )
+        ]
+    )
     quantize_backbone(large_policy)
     measure(
         [
@@ -234,6 +255,8 @@ def run_benchmark(
         "batched_over_backbone_large": p50[f"large_mc{mc_large}"] / p50["large_backbone"],
         "large_steps_per_s": 1e3 / p50[f"large_mc{mc_large}"],
         "large_int8_steps_per_s": 1e3 / p50[f"large_mc{mc_large}_int8"],
+        # served steps: what a loop gets on average, so the mean over the chunk's rhythm
+        "large_chunked_steps_per_s": 1e3 / results[f"large_mc{mc_large}_chunked"]["mean_ms"],
     }
     checks = {
         "default_p99_ms": results["default"]["p99_ms"] <= TARGETS["default_p99_ms"],
@@ -241,6 +264,8 @@ def run_benchmark(
         "large_textbook_over_batched": ratios["textbook_over_batched_large"]
         >= TARGETS["large_textbook_over_batched"],
         "large_steps_per_s": ratios["large_steps_per_s"] >= TARGETS["large_steps_per_s"],
+        "large_chunked_steps_per_s": ratios["large_chunked_steps_per_s"]
+        >= TARGETS["large_chunked_steps_per_s"],
         "large_over_backbone": ratios["batched_over_backbone_large"]
         <= TARGETS["large_over_backbone"],
     }
