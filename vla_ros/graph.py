@@ -51,13 +51,20 @@ def ros_arguments(
     parameters: Mapping[str, object] = (),
     remappings: Mapping[str, str] = (),
     log_level: str | None = None,
+    node: str | None = None,
 ) -> list[str]:
-    """The `--ros-args ...` tail that starts a node with these files, values and remappings."""
+    """The `--ros-args ...` tail that starts a node with these files, values and remappings.
+
+    Name the `node` whenever a file has a section for it: a plain `-p name:=value` is a `/**`
+    rule, and rcl lets a file's node section override `/**` rules (config/vla.yaml has both), so
+    the value would be silently ignored; `-p node:name:=value` wins over the files as meant.
+    """
     args = ["--ros-args"]
     for path in params_files:
         args += ["--params-file", str(path)]
+    prefix = f"{node}:" if node else ""
     for name, value in dict(parameters).items():
-        args += ["-p", f"{name}:={_yaml_value(value)}"]
+        args += ["-p", f"{prefix}{name}:={_yaml_value(value)}"]
     for source, target in dict(remappings).items():
         args += ["-r", f"{source}:={target}"]
     if log_level:

@@ -8,6 +8,7 @@ from ros_harness import publish_until, wait_until
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 
+from vla_ros import graph
 from vla_ros.bench.feed import textured_scene
 from vla_ros.ros import qos
 from vla_ros.ros.messages import rgb_image
@@ -43,6 +44,28 @@ def test_camera_node(ros, sig):
     assert (image.width, image.height) == (32, 24)
     ros.stop(process, sig)
     assert process.returncode == 0
+
+
+def test_values_given_beside_the_config_file_win_over_it(ros):
+    """config/vla.yaml has a `/**` section and a camera_node one; what the CLI gives must win."""
+    out = ros.collect(Image, "/vla/image", qos.LATEST)
+    raw = ros.publisher(Image, "/camera/image_raw", qos.SENSOR)
+    arguments = graph.ros_arguments(
+        [graph.scene_config("mobile")],
+        {"image_width": 32, "image_height": 24},
+        node="camera_node",
+    )
+    process = ros.start("camera_node", arguments[1:])
+
+    def picture():
+        msg = rgb_image(textured_scene(), Image().header)
+        msg.header.stamp = ros.probe.get_clock().now().to_msg()
+        return msg
+
+    assert publish_until(raw, picture, lambda: out.messages)
+    image = out.wait_for(lambda m: m.width > 0)
+    assert (image.width, image.height) == (32, 24)
+    ros.stop(process)
 
 
 def test_voice_command_node(ros):

@@ -49,7 +49,10 @@ class NodeProcesses:
 
     def command(self, spec: NodeSpec) -> list[str]:
         args = ros_arguments(
-            self.params_files, self.parameters.get(spec.executable, {}), log_level=self.log_level
+            self.params_files,
+            self.parameters.get(spec.executable, {}),
+            log_level=self.log_level,
+            node=spec.executable,
         )
         return [sys.executable, "-m", spec.module, *args]
 
