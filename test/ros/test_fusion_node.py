@@ -218,11 +218,25 @@ def test_invalid_fusion_parameters_are_refused(ros, control_graph, change, reaso
 
 def test_lifecycle_node_waits_when_autostart_is_false(ros, control_graph, outputs):
     _, robot = control_graph(fusion={"autostart": False})
-    robot.say("go to the red cube")
-    assert not wait_until(lambda: outputs.proposals.messages, timeout=2.0)
-    for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+
+    def change_state(transition):
         request = ChangeState.Request(transition=Transition(id=transition))
         assert ros.call(ChangeState, "/fusion_node/change_state", request, timeout=30.0).success
+
+    robot.say("go to the red cube")
+    assert not wait_until(lambda: outputs.proposals.messages, timeout=2.0)
+    change_state(Transition.TRANSITION_CONFIGURE)
+    change_state(Transition.TRANSITION_ACTIVATE)
+    assert outputs.cmd.wait_for(moving, timeout=30.0) is not None
+    # inactive: the loop stops with a hold, and the robot with it
+    change_state(Transition.TRANSITION_DEACTIVATE)
+    assert is_hold(outputs.proposals.last)
+    assert diagnosed(outputs.diagnostics, "fusion_node", "inactive")
+    outputs.cmd.clear()
+    assert wait_until(lambda: len(outputs.cmd.messages) >= 10, timeout=5.0)
+    assert not any(moving(t) for t in outputs.cmd.messages[-5:])
+    change_state(Transition.TRANSITION_ACTIVATE)
+    outputs.cmd.clear()
     assert outputs.cmd.wait_for(moving, timeout=30.0) is not None
 
 
