@@ -58,8 +58,8 @@ PARAMS = (
     ParamSpec(
         "threads",
         ParamType.INTEGER,
-        "PyTorch intra-op threads; 0 = one per core. 1 keeps the loop steady when other nodes "
-        "share the cores (with 2 on 2 cores the loop stalled for up to 0.5 s)",
+        "PyTorch intra-op threads; 0 = one per core. 1 leaves the other cores to the rest of "
+        "the graph; a heavy backbone gains from more",
         0,
         256,
     ),
