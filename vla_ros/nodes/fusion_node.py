@@ -197,8 +197,9 @@ class FusionNode(LifecycleNode):
             self.worker.stop()
             self.worker = None
 
-    def before_shutdown(self) -> None:
-        self.stop_loop()
+    def destroy_node(self) -> None:
+        self.stop_loop()  # a step still running would publish through destroyed handles
+        super().destroy_node()
 
     def on_params(self, values: Mapping[str, Any], changed: set[str]) -> None:
         if "rate_hz" in changed and self.timer is not None:
