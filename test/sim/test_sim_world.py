@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from vla_ros.sim.scenes import SCENES
+from vla_ros.sim.scenes import SCENES, default_instruction
 from vla_ros.sim.tasks import TaskState
 from vla_ros.sim.world import SimWorld
 
@@ -205,3 +205,19 @@ def test_reset_starts_the_current_instruction_again(worlds):
     status = world.reset(seed=4)
     assert status.state is TaskState.RUNNING and status.started_at == 0.0
     assert status.target == "yellow capsule"
+
+
+@pytest.mark.parametrize(
+    ("scene", "instruction"),
+    [
+        ("mobile", "go to the red cube"),
+        ("arm", "reach the red cube"),
+        ("humanoid", "reach the red cube"),
+    ],
+)
+def test_the_default_instruction_is_a_trained_phrasing_for_an_object_of_the_scene(
+    worlds, scene, instruction
+):
+    assert default_instruction(scene) == instruction
+    status = worlds(scene).set_instruction(default_instruction(scene))
+    assert status.state is TaskState.RUNNING and status.target == "red cube"

@@ -63,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
             "safety node)."
         ),
     )
-    sim.add_argument("--command", default="go to the red cube", help="what to tell the robot")
+    sim.add_argument(
+        "--command",
+        help="what to tell the robot (default: 'go to the red cube' for the mobile base, "
+        "'reach the red cube' for the arm and the humanoid)",
+    )
     sim.add_argument("--scene", choices=SCENES, default="mobile", help="simulated robot and world")
     sim.add_argument(
         "--duration", type=_positive(float), default=40.0, help="seconds of simulated time"

@@ -29,6 +29,7 @@ from vla_ros.cli.summary import RunSummary
 from vla_ros.ros import qos
 from vla_ros.ros.messages import image_pixels, seconds
 from vla_ros.sim.recording import Overlay, write_recording
+from vla_ros.sim.scenes import default_instruction
 
 TASK_TOPIC = "/sim/task_status"
 _FINISHED = ("succeeded", "timed_out", "unknown_target")
@@ -114,7 +115,8 @@ def _progress_line(summary: RunSummary, monitor: Monitor, elapsed: float, durati
 
 def run(args: argparse.Namespace) -> int:
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="vla_ros_sim_"))
-    summary = RunSummary(command=args.command, scene=args.scene)
+    command = args.command or default_instruction(args.scene)
+    summary = RunSummary(command=command, scene=args.scene)
     files = [graph.scene_config(args.scene), *args.params_file]
     parameters: dict[str, dict[str, object]] = {
         spec.executable: {"use_sim_time": True} for spec in graph.nodes(with_simulator=True)
@@ -178,7 +180,7 @@ def _drive(
         executor.spin_once(timeout_sec=0.1)
         if nodes.exited() or time.monotonic() > deadline:
             return _failed(nodes, summary, "the nodes did not come up")
-    monitor.voice.publish(String(data=args.command))
+    monitor.voice.publish(String(data=summary.command))
     monitor.commanded_at = time.monotonic()
     given_at = monitor.now()
     last_print = 0.0

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vla_ros.paths import package_data_dir
-from vla_ros.sim.tasks import TaskKind
+from vla_ros.sim.tasks import PHRASINGS, TaskKind
 
 CONTROL_PERIOD = 0.1  # seconds: the fusion node's default 10 Hz
 
@@ -200,3 +200,9 @@ def scene_spec(name: str) -> SceneSpec:
         return SCENES[name]
     except KeyError:
         raise ValueError(f"unknown scene {name!r}; known scenes: {', '.join(SCENES)}") from None
+
+
+def default_instruction(scene: str) -> str:
+    """What `vla-ros sim` tells the robot unless told otherwise: the scene's first training
+    phrasing for its red cube ("go to the red cube" for a base, "reach the red cube" for arms)."""
+    return PHRASINGS[scene_spec(scene).task_kind].train[0].format(object="red cube")
