@@ -16,6 +16,19 @@ from vla_ros.ros.messages import rgb_image
 pytestmark = pytest.mark.ros
 
 
+def resized_size(ros, raw, out) -> tuple[int, int]:
+    """Publish fresh pictures on `raw` until the camera node forwards one on `out`; its size."""
+
+    def picture():
+        msg = rgb_image(textured_scene(), Image().header)
+        msg.header.stamp = ros.probe.get_clock().now().to_msg()
+        return msg
+
+    assert publish_until(raw, picture, lambda: out.messages)
+    image = out.wait_for(lambda m: m.width > 0)
+    return image.width, image.height
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_camera_node(ros, sig):
     out = ros.collect(Image, "/model/image", qos.LATEST)
@@ -34,14 +47,7 @@ def test_camera_node(ros, sig):
         ],
     )
 
-    def picture():
-        msg = rgb_image(textured_scene(), Image().header)
-        msg.header.stamp = ros.probe.get_clock().now().to_msg()
-        return msg
-
-    assert publish_until(raw, picture, lambda: out.messages)
-    image = out.wait_for(lambda m: m.width > 0)
-    assert (image.width, image.height) == (32, 24)
+    assert resized_size(ros, raw, out) == (32, 24)
     ros.stop(process, sig)
     assert process.returncode == 0
 
@@ -57,14 +63,7 @@ def test_values_given_beside_the_config_file_win_over_it(ros):
     )
     process = ros.start("camera_node", arguments[1:])
 
-    def picture():
-        msg = rgb_image(textured_scene(), Image().header)
-        msg.header.stamp = ros.probe.get_clock().now().to_msg()
-        return msg
-
-    assert publish_until(raw, picture, lambda: out.messages)
-    image = out.wait_for(lambda m: m.width > 0)
-    assert (image.width, image.height) == (32, 24)
+    assert resized_size(ros, raw, out) == (32, 24)
     ros.stop(process)
 
 
