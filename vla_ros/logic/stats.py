@@ -45,12 +45,10 @@ class LatencyStats:
     def __init__(self, capacity: int = 1000) -> None:
         self._samples: deque[float] = deque(maxlen=capacity)
         self._lock = threading.Lock()
-        self.count = 0
 
     def add(self, seconds: float) -> None:
         with self._lock:
             self._samples.append(seconds)
-            self.count += 1
 
     def _values(self) -> np.ndarray:
         with self._lock:

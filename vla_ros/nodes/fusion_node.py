@@ -4,9 +4,9 @@ A lifecycle node: the policy is loaded on configure and the control loop runs wh
 (both at start-up unless `autostart` is false). A timer at `rate_hz` triggers each step on a
 thread of its own (see vla_ros.logic.worker for why not rclpy's multi-threaded executor), so
 input callbacks are never starved by inference, and a tick that finds the previous step still
-running is dropped and counted as an overrun. Whenever an input is
-missing, stale or faulty, or the model misbehaves, the node proposes no motion (an empty
-proposal) and says why on /diagnostics.
+running is dropped and counted as an overrun. Whenever an input is missing, stale or faulty, or
+the model misbehaves, the node proposes no motion (an empty proposal) and says why on
+/diagnostics.
 """
 
 from __future__ import annotations
