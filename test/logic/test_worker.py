@@ -1,23 +1,18 @@
 import threading
 import time
 
+from polling import wait_until
+
 from vla_ros.logic.worker import TriggeredWorker
-
-
-def wait_for(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.001)
-    return condition()
 
 
 def test_each_accepted_trigger_runs_the_job_once_on_another_thread():
     threads: list[threading.Thread] = []
     worker = TriggeredWorker(lambda: threads.append(threading.current_thread()), print)
     for expected in range(1, 4):
-        assert wait_for(lambda: not worker.busy)
+        assert wait_until(lambda: not worker.busy)
         assert worker.trigger()
-        assert wait_for(lambda n=expected: len(threads) == n)
+        assert wait_until(lambda n=expected: len(threads) == n)
     assert worker.stop()
     assert threading.current_thread() not in threads
 
@@ -32,11 +27,11 @@ def test_a_trigger_while_the_job_runs_is_dropped_not_queued():
 
     worker = TriggeredWorker(job, print)
     assert worker.trigger()
-    assert wait_for(lambda: len(runs) == 1)
+    assert wait_until(lambda: len(runs) == 1)
     assert not worker.trigger()
     assert not worker.trigger()
     release.set()
-    assert wait_for(lambda: not worker.busy)
+    assert wait_until(lambda: not worker.busy)
     assert worker.stop()
     assert runs == [1]
 
@@ -52,9 +47,9 @@ def test_an_exception_is_reported_and_the_thread_keeps_serving():
 
     worker = TriggeredWorker(job, errors.append)
     assert worker.trigger()
-    assert wait_for(lambda: errors and not worker.busy)
+    assert wait_until(lambda: errors and not worker.busy)
     assert worker.trigger()
-    assert wait_for(lambda: len(calls) == 2)
+    assert wait_until(lambda: len(calls) == 2)
     assert [str(e) for e in errors] == ["model exploded"]
     assert worker.stop()
 
