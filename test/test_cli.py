@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 VLA_ROS = str(Path(sys.executable).parent / "vla-ros")
-SUBCOMMANDS = ("sim", "run", "train", "eval", "bench")
+SUBCOMMANDS = ("sim", "run", "train", "calibrate", "eval", "bench")
 
 
 def vla_ros(*args):
@@ -32,6 +32,7 @@ def test_every_subcommand_explains_itself(subcommand):
         (("sim", "--params-file", "/no/such.yaml"), "no such file"),
         (("run", "--frobnicate"), "unrecognized arguments"),
         (("train",), "required"),
+        (("calibrate", "--out", "x"), "required"),
         ((), "required"),
     ],
 )

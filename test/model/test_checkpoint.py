@@ -26,6 +26,7 @@ def same_proposals(a, b, observation):
             "chunk.size": 3,
             "chunk.replan_every": 2,
             "uncertainty.variance_head": True,
+            "uncertainty.error_model": True,
             "uncertainty.mc_samples": 4,
             "fusion.dropout": 0.0001,
         },

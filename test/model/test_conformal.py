@@ -29,7 +29,7 @@ def test_calibrated_bound_covers_the_target_fraction_on_fresh_data(coverage):
         return errors, sigma
 
     errors, sigma = draw(4000)
-    calibration = calibrate(errors, sigma, None, np.ones_like(errors, bool), coverage, 0.01)
+    calibration = calibrate(errors, sigma, None, None, np.ones_like(errors, bool), coverage, 0.01)
     assert calibration.samples == 4000 and len(calibration.quantiles) == 2
     fresh_errors, fresh_sigma = draw(40000)
     bound = np.asarray(calibration.quantiles) * (fresh_sigma + 0.01)
@@ -42,7 +42,7 @@ def test_calibration_ignores_steps_past_the_end_of_an_episode():
     valid = np.array([[True, False]] * 50)
     valid[:30, 1] = True
     errors[:30, 1] = 0.2
-    calibration = calibrate(errors, np.zeros_like(errors), None, valid, 0.9, 0.1)
+    calibration = calibrate(errors, np.zeros_like(errors), None, None, valid, 0.9, 0.1)
     np.testing.assert_allclose(calibration.quantiles, [1.0, 2.0])
 
 
@@ -59,13 +59,35 @@ def test_the_larger_of_two_calibrated_bounds_still_covers():
         return errors, spread, learned
 
     errors, spread, learned = draw(4000)
-    calibration = calibrate(errors, spread, learned, np.ones_like(errors, bool), 0.9, 0.01)
+    calibration = calibrate(errors, spread, learned, None, np.ones_like(errors, bool), 0.9, 0.01)
     assert len(calibration.variance_quantiles) == 1
     errors, spread, learned = draw(40000)
-    bound = action_bound(calibration, spread, learned, 0.01)
+    bound = action_bound(calibration, spread, learned, None, 0.01)
     assert bound.shape == (40000, 1)
-    assert np.all(bound >= action_bound(calibration, spread, None, 0.01))
+    assert np.all(bound >= action_bound(calibration, spread, None, None, 0.01))
     assert 0.9 <= np.mean(errors <= bound) < 0.99
+
+
+def test_an_error_estimate_added_to_the_spread_is_calibrated_with_it():
+    """Where a predictor knows most of the error's scale, the bound follows it and still covers;
+    and it never falls below the spread's own share."""
+    rng = np.random.default_rng(3)
+
+    def draw(n):
+        spread = rng.uniform(0.0, 0.05, (n, 1))
+        predicted = rng.uniform(0.01, 0.5, (n, 1))
+        errors = np.abs(rng.normal(0, 1, (n, 1))) * (spread + predicted)
+        return errors, spread, predicted
+
+    errors, spread, predicted = draw(4000)
+    valid = np.ones_like(errors, bool)
+    calibration = calibrate(errors, spread, None, predicted, valid, 0.9, 0.01)
+    errors, spread, predicted = draw(40000)
+    bound = action_bound(calibration, spread, None, predicted, 0.01)
+    assert abs(np.mean(errors <= bound) - 0.9) < 0.02
+    q = calibration.quantiles[0]
+    np.testing.assert_allclose(bound, q * (spread + 0.01 + predicted))
+    assert np.all(bound >= action_bound(calibration, spread, None, None, 0.01))
 
 
 def test_language_penalty_is_monotone_and_bounded():

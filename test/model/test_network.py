@@ -6,7 +6,7 @@ from torch.func import functional_call
 
 from vla_ros.model.config import FusionKind, MemoryKind
 from vla_ros.model.encoders import TextEmbedding
-from vla_ros.model.network import Ensemble, make_members
+from vla_ros.model.network import Ensemble, ErrorModel, error_features, make_members
 from vla_ros.model.vla_policy import mc_dropout
 
 COMBOS = [(kind, MemoryKind.NONE) for kind in FusionKind] + [
@@ -67,6 +67,23 @@ def test_gradients_reach_every_member_through_the_batched_pass(tiny_config, fusi
         assert param.grad is not None, name
         per_member = param.grad.flatten(1).abs().sum(1)
         assert torch.all(per_member > 0), name
+
+
+def test_error_model_reads_the_members_summary_and_predicts_a_positive_error(tiny_config):
+    config, _, ensemble = ensemble_of(tiny_config, FusionKind.CONCAT, MemoryKind.NONE)
+    vision, text, proprio = inputs(config)
+    out = ensemble(vision, text, proprio)
+    batch = out["action"].shape[1]
+    draws = out["action"].transpose(0, 1)  # (B, members, K, A)
+    features = error_features(draws, out["features"].transpose(0, 1))
+    steps, channels = config.chunk.size, len(config.action_names)
+    assert features.shape == (batch, steps + 2 * steps * channels + config.fusion.hidden)
+    model = ErrorModel(features.shape[1], steps)
+    predicted = model(features)
+    assert predicted.shape == (batch, steps) and torch.all(predicted > 0)
+    predicted.sum().backward()  # the summary is differentiable down to the members
+    assert all(p.grad is not None for p in model.parameters())
+    assert next(ensemble.parameters()).grad is not None
 
 
 def test_eval_is_deterministic_and_mc_sampling_is_not(tiny_config):

@@ -7,12 +7,18 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from synthetic_data import write_dataset
 
+from vla_ros.cli.main import main
+from vla_ros.learn.calibration import calibrate_policy, fit_error_model, recalibrate
+from vla_ros.learn.dataset import iter_episodes
+from vla_ros.learn.replay import replay
 from vla_ros.learn.train import train
 from vla_ros.learn.uncertainty_report import uncertainty_report
 from vla_ros.model import load_policy
 from vla_ros.model.policy import Observation
+from vla_ros.model.uncertainty import spearman
 
 TINY = {
     "vision.channels": [8, 16],
@@ -42,6 +48,7 @@ def trained(dataset, tiny_bert, tmp_path_factory):
         epochs=6,
         batch_size=16,
         learning_rate=3e-3,
+        heldout_fraction=0.25,  # 1 episode fits the error model, 2 calibrate
         log=log,
     )
     return out, log.getvalue()
@@ -62,11 +69,33 @@ def test_checkpoint_loads_acts_and_is_calibrated(trained, dataset):
     assert config.conformal.calibrated and config.conformal.samples > 0
     assert set(config.training_instructions) <= {"go to the red cube", "go to the blue cube"}
     assert config.training.heldout_episodes and config.training.dataset == str(dataset.resolve())
+    fitted = set(config.training.error_model_episodes)
+    assert fitted and fitted < set(config.training.heldout_episodes)  # the rest calibrated
+    assert policy.model.error_model is not None
     image = np.zeros((32, 32, 3), np.uint8)
     proposal = policy.select_action(
         Observation(image, "go to the red cube", np.zeros(2, np.float32))
     )
     assert np.all(np.isfinite(proposal.action)) and proposal.uncertainty > 0
+    assert proposal.components["predicted_error"] > 0
+
+
+def test_the_error_model_learns_where_errors_are_large(trained, dataset):
+    """Refitted on episodes whose errors it can see, it ranks them far better than chance, and
+    beats predicting their mean log-error."""
+    policy = load_policy(trained[0])
+    episodes = list(iter_episodes(dataset))
+    loss = fit_error_model(policy, episodes, seed=1)
+    result = replay(policy, episodes)
+    target = np.log(result.errors[:, 0] + policy.config.uncertainty.sigma_floor)
+    assert loss < 0.8 * target.var()
+    assert spearman(result.predicted[:, 0], result.errors[:, 0]) > 0.5
+
+
+def test_an_error_model_needs_two_held_out_episodes(trained, dataset):
+    policy = load_policy(trained[0])
+    with pytest.raises(ValueError, match="at least 2 held-out episodes"):
+        calibrate_policy(policy, list(iter_episodes(dataset))[:1])
 
 
 @pytest.mark.parametrize(
@@ -88,12 +117,43 @@ def test_sequence_chunk_and_variance_models_train(dataset, tiny_bert, tmp_path, 
         {**TINY, "text.pretrained": tiny_bert, **overrides},
         epochs=1,
         batch_size=32,
-        heldout_fraction=0.34,  # memory sees every 2nd frame: enough steps for 95 %
+        # half fit the error model; memory sees every 2nd frame: enough steps left for 95 %
+        heldout_fraction=0.5,
         log=log,
     )
     policy = load_policy(out)
     assert len(policy.config.conformal.quantiles) == policy.config.chunk.size
     assert "epoch   1/1" in log.getvalue()
+
+
+def test_calibrate_adds_an_error_model_to_a_checkpoint_and_can_drop_it(trained, dataset, tmp_path):
+    """Through the command line, as a user would; the members are left as they were."""
+    source = load_policy(trained[0])
+    without = recalibrate(trained[0], dataset, tmp_path / "without", error_model=False)
+    dropped = load_policy(without)
+    assert dropped.model.error_model is None and dropped.config.conformal.calibrated
+    assert not dropped.config.training.error_model_episodes
+    assert (
+        main(
+            [
+                "calibrate",
+                "--checkpoint",
+                str(without),
+                "--data",
+                str(dataset),
+                "--out",
+                str(tmp_path / "with"),
+                "--error-model",
+            ]
+        )
+        == 0
+    )
+    added = load_policy(tmp_path / "with")
+    training = added.config.training
+    assert added.model.error_model is not None and added.config.uncertainty.error_model
+    assert set(training.error_model_episodes) < set(training.heldout_episodes)
+    for name, value in source.model.ensemble.state_dict().items():
+        torch.testing.assert_close(added.model.ensemble.state_dict()[name], value)
 
 
 def test_uncertainty_report_writes_json_and_plot(trained, dataset, tmp_path):
@@ -108,7 +168,10 @@ def test_uncertainty_report_writes_json_and_plot(trained, dataset, tmp_path):
     )
     assert (tmp_path / "uncertainty_report.png").stat().st_size > 0
     assert -1 <= report["in_distribution"]["spearman"] <= 1
-    assert report["episodes"].startswith("held-out")
+    assert -1 <= report["in_distribution"]["spearman_predicted_error"] <= 1
+    training = load_policy(out).config.training
+    unseen = set(training.heldout_episodes) - set(training.error_model_episodes)
+    assert report["episodes"] == f"held-out ({len(unseen)})"  # not what the error model saw
     assert "suggested" in stream.getvalue()
 
 

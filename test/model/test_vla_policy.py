@@ -63,6 +63,22 @@ def test_learned_variance_is_a_bound_of_its_own(tiny_config, text_encoder, obser
     assert c["action_bound"] == pytest.approx(max(c["spread"], c["learned_sigma"]) + floor)
 
 
+def test_the_error_model_estimate_is_added_to_the_spread(tiny_config, text_encoder, observation):
+    policy = policy_of(
+        tiny_config, text_encoder, {"uncertainty.error_model": True, "chunk.size": 3}
+    )
+    proposal = policy.select_action(observation)
+    c = proposal.components
+    floor = policy.config.uncertainty.sigma_floor
+    assert c["predicted_error"] > 0
+    assert c["action_bound"] == pytest.approx(c["spread"] + floor + c["predicted_error"])
+    prediction, _ = policy.predict(
+        np.stack([observation.image] * 2), ["go to the red cube"] * 2, np.zeros((2, 2)), None
+    )
+    assert prediction.predicted.shape == (2, 3)
+    assert prediction.error_features.shape == (2, 3 + 2 * 3 * 2 + policy.config.fusion.hidden)
+
+
 def test_chunks_are_served_from_a_queue_and_refilled_every_m_steps(
     tiny_config, text_encoder, observation
 ):

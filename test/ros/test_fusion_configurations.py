@@ -32,7 +32,11 @@ CONFIGURATIONS = {
         "uncertainty.ensemble": 1,
         "uncertainty.mc_samples": 8,
     },
-    "late fusion, variance head": {"fusion.kind": "late", "uncertainty.variance_head": True},
+    "late fusion, variance head, error model": {
+        "fusion.kind": "late",
+        "uncertainty.variance_head": True,
+        "uncertainty.error_model": True,
+    },
 }
 
 

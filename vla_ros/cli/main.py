@@ -141,6 +141,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="model configuration override, e.g. fusion.kind=transformer (repeatable)",
     )
 
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit the error model and calibrate a trained checkpoint again, without retraining",
+        description=(
+            "Replay recorded episodes through a checkpoint: fit its error model on half of them "
+            "and measure the conformal quantiles of its uncertainty on the other half, so that "
+            "/vla/uncertainty is again a 95 % action-error bound on data like them. Uses the "
+            "held-out episodes when DATA is the checkpoint's training dataset, else all of them "
+            "(a dataset in the format vla-ros train writes)."
+        ),
+    )
+    calibrate.add_argument("--checkpoint", default="", help="default: the shipped one")
+    calibrate.add_argument("--data", type=Path, required=True, help="dataset folder")
+    calibrate.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
+    calibrate.add_argument(
+        "--error-model",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add an error model to the checkpoint (or drop it); default: keep what it has",
+    )
+    calibrate.add_argument("--seed", type=int, default=0, help="which half fits the error model")
+
     evaluate = commands.add_parser(
         "eval",
         help="closed-loop success rate of a checkpoint (or the expert) in the simulator",

@@ -28,6 +28,8 @@ class ReplayResult:
     valid: np.ndarray  # (N, K) whether the episode had a demonstrated action j steps ahead
     spread: np.ndarray  # (N, K) sigma across members and MC samples
     learned: np.ndarray | None  # (N, K) the variance head's sigma, if there is one
+    predicted: np.ndarray | None  # (N, K) the error model's estimate, if there is one
+    error_features: np.ndarray | None  # (N, F) what the error model read, if there is one
     bound: np.ndarray  # (N, K) the conformal action-error bound
     uncertainty: np.ndarray  # (N, K) what the policy publishes
     novelty: np.ndarray  # (N,)
@@ -92,6 +94,8 @@ def replay(
             ("valid", valid),
             ("spread", prediction.spread),
             ("learned", prediction.learned),
+            ("predicted", prediction.predicted),
+            ("error_features", prediction.error_features),
             ("bound", prediction.bound),
             ("uncertainty", prediction.uncertainty),
             ("novelty", prediction.novelty),

@@ -10,8 +10,8 @@
    normalised action chunk, plus the Gaussian NLL of the (detached) error for the variance head.
    Augmentation: small random shifts and brightness changes (colours are kept: they name the
    targets).
-4. Replay the held-out episodes through the finished policy and calibrate the uncertainty
-   (split-conformal, `vla_ros.model.uncertainty.calibrate`).
+4. On the held-out episodes: fit the error model on half of them, then calibrate the uncertainty
+   on the rest (split-conformal; `vla_ros.learn.calibration`).
 5. Save config.json + model.safetensors to `out_dir`.
 
 Progress (epoch, loss, held-out loss, time) goes to stderr.
@@ -31,8 +31,8 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from vla_ros.learn.calibration import calibrate_policy
 from vla_ros.learn.dataset import Episode, iter_episodes, read_meta
-from vla_ros.learn.replay import replay
 from vla_ros.model.checkpoint import build_policy, save_policy
 from vla_ros.model.config import MemoryKind, ModelConfig, TrainingInfo, config_for_robot
 from vla_ros.model.encoders import TextEmbedding, TextEncoder, VisionBackbone
@@ -45,7 +45,6 @@ from vla_ros.model.processing import (
     action_stats,
     proprio_stats,
 )
-from vla_ros.model.uncertainty import calibrate
 
 
 @dataclass(frozen=True)
@@ -153,25 +152,9 @@ def train(
 
     trained = VLAModel(config, members, model.backbone, model.train_embeddings)
     policy = type(policy)(config, trained, text)
-    result = replay(policy, heldout_eps)
-    u = config.uncertainty
-    calibration = calibrate(
-        result.errors,
-        result.spread,
-        result.learned,
-        result.valid,
-        u.coverage,
-        u.sigma_floor,
-        policy.mc_samples,
-    )
-    policy.config = dataclasses.replace(config, calibration=calibration)
+    calibrate_policy(policy, heldout_eps, heldout_ids, seed, log)
     out = save_policy(policy, out_dir)
-    log.write(
-        f"calibrated on {calibration.samples} held-out steps: quantiles "
-        f"{[round(q, 2) for q in calibration.quantiles + calibration.variance_quantiles]} at "
-        f"{calibration.coverage:.0%}; "
-        f"saved {out} ({time.perf_counter() - started:.0f} s in all)\n"
-    )
+    log.write(f"saved {out} ({time.perf_counter() - started:.0f} s in all)\n")
     return out
 
 

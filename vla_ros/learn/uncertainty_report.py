@@ -1,7 +1,7 @@
 """Does the uncertainty track real error? A report for any checkpoint on any dataset.
 
-On the held-out episodes (those the checkpoint's training held out, when it was trained on this
-dataset; else every episode), replayed as the policy runs:
+On the held-out episodes (those the checkpoint's training held out and did not fit its error model
+on, when it was trained on this dataset; else every episode), replayed as the policy runs:
 - in distribution: Spearman rank correlation of uncertainty and action error; AUROC of the
   uncertainty for flagging large errors (the worst 10 % of in-distribution steps); the empirical
   coverage of the conformal bound;
@@ -24,9 +24,13 @@ import numpy as np
 
 from vla_ros.learn.dataset import iter_episodes
 from vla_ros.learn.replay import ReplayResult, replay
+from vla_ros.model.config import WORST_CASE_ERROR
 from vla_ros.model.uncertainty import auroc, spearman
 
 LARGE_ERROR_QUANTILE = 0.9  # "large error": worse than 90 % of in-distribution steps
+# how far above a picture's worst case the suggested stop sits: at the worst case the robot still
+# moves at STOP_MARGIN / (stop - slowdown) of its speed (about 10 %), enough to turn out of a view
+STOP_MARGIN = 0.2
 
 
 def _noise(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -69,7 +73,8 @@ def uncertainty_report(
     chosen = "all"
     same_dataset = Path(training.dataset).resolve() == Path(dataset_dir).resolve()
     if heldout_only and training.heldout_episodes and same_dataset:
-        episodes = [episodes[i] for i in training.heldout_episodes]
+        unseen = set(training.heldout_episodes) - set(training.error_model_episodes)
+        episodes = [episodes[i] for i in sorted(unseen)]
         chosen = "held-out"
     normal = replay(policy, episodes)
     u_in, e_in = normal.first
@@ -89,10 +94,12 @@ def uncertainty_report(
         },
         "conditions": {},
         "suggested_thresholds": {
-            # slow down on the 5 % least certain normal steps; stop where an error of half a
-            # channel's range (a wrong direction) is no longer excluded
+            # slow down on the 5 % least certain normal steps. A stop freezes the view, and the
+            # robot would stay frozen on a view its policy is unsure of, so the stop sits above
+            # what a picture alone can reach (the bound is at most WORST_CASE_ERROR): it is left
+            # to commands unlike the training ones, and stays well above ordinary steps
             "uncertainty_slowdown": p95,
-            "uncertainty_stop": max(1.0, 2.0 * p95),
+            "uncertainty_stop": max(WORST_CASE_ERROR + STOP_MARGIN, 2.0 * p95),
         },
     }
     results: dict[str, ReplayResult] = {"in_distribution": normal}
@@ -128,20 +135,29 @@ def uncertainty_report(
 
 def _error_metrics(result: ReplayResult, threshold: float) -> dict[str, float]:
     u, e = result.first
-    return {
+    metrics = {
         "mean_error": float(np.mean(e)),
         "spearman": spearman(u, e),
         "auroc_large_error": auroc(u, e > threshold),
+        # what each signal would rank alone
+        "spearman_spread": spearman(result.spread[:, 0], e),
     }
+    if result.predicted is not None:
+        metrics["spearman_predicted_error"] = spearman(result.predicted[:, 0], e)
+    return metrics
 
 
 def _print(report: dict[str, Any], stream: TextIO) -> None:
     ind = report["in_distribution"]
+    alone = ""
+    if "spearman_predicted_error" in ind:
+        alone = f", of the error model alone {ind['spearman_predicted_error']:.2f}"
     stream.write(
         f"uncertainty report ({report['episodes']} episodes; {report['units']})\n"
         f"in distribution: mean U {ind['mean_uncertainty']:.3f}, spearman {ind['spearman']:.2f}, "
         f"AUROC(large error) {ind['auroc_large_error']:.2f}, bound coverage "
-        f"{ind['bound_coverage']:.1%} (target {ind['target_coverage']:.0%})\n"
+        f"{ind['bound_coverage']:.1%} (target {ind['target_coverage']:.0%}); spearman of the "
+        f"spread alone {ind['spearman_spread']:.2f}{alone}\n"
         f"{'condition':<20}{'mean U':>9}{'>p95':>7}{'AUROC ood':>11}{'spearman':>10}"
         f"{'AUROC err':>11}\n"
     )

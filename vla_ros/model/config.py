@@ -188,14 +188,18 @@ class UncertaintyConfig:
     """Which uncertainty signals are used, and how they become the published number.
 
     spread = sqrt(channel mean of the variance across ensemble members and MC samples), and
-    learned = sqrt(channel mean of the variance head's output), both in normalised action units.
-    Each is calibrated into its own action-error bound `quantile_j * (sigma + sigma_floor)`; the
-    published value is the larger bound plus `language_penalty(novelty)`.
+    learned = sqrt(channel mean of the variance head's output), both in normalised action units;
+    predicted = the error model's estimate of the action error. `spread + sigma_floor (+
+    predicted)` and `learned + sigma_floor` are each calibrated into an action-error bound
+    `quantile_j * sigma`; the published value is the larger bound plus `language_penalty(novelty)`.
     """
 
     ensemble: int = 5  # members, run as one batched pass
     mc_samples: int = 0  # MC dropout samples after the encoders (0 = off, else >= 2)
     variance_head: bool = False  # a learned (aleatoric) variance per action channel
+    # a small network fitted after training, on held-out episodes, to predict the size of the
+    # action error from the members' actions, their spread and their features
+    error_model: bool = False
     coverage: float = 0.95  # the probability the published action-error bound holds
     sigma_floor: float = 0.01  # keeps the bound positive when the spread vanishes
     novelty: bool = True
@@ -253,10 +257,11 @@ class ProprioStats:
 @dataclass(frozen=True)
 class Calibration:
     """Split-conformal calibration. The action served j steps after an inference has a largest
-    per-channel error of at most `quantiles[j] * (spread_j + sigma_floor)` with probability
-    `coverage`, and likewise `variance_quantiles[j] * (learned_j + sigma_floor)` where there is a
-    variance head; the larger of two such bounds holds at least as often. Valid when `samples` > 0
-    (an uncalibrated model has quantiles of 1 and samples = 0)."""
+    per-channel error of at most `quantiles[j] * (spread_j + sigma_floor + predicted_j)` with
+    probability `coverage` (predicted_j = 0 without an error model), and likewise
+    `variance_quantiles[j] * (learned_j + sigma_floor)` where there is a variance head; the larger
+    of two such bounds holds at least as often. Valid when `samples` > 0 (an uncalibrated model
+    has quantiles of 1 and samples = 0)."""
 
     quantiles: tuple[float, ...] = (1.0,)
     variance_quantiles: tuple[float, ...] = ()  # empty without a variance head
@@ -284,6 +289,8 @@ class TrainingInfo:
 
     dataset: str = ""
     heldout_episodes: tuple[int, ...] = ()
+    # the held-out episodes the error model was fitted on; the others calibrated the bound
+    error_model_episodes: tuple[int, ...] = ()
     epochs: int = 0
     seed: int = 0
 
@@ -424,7 +431,13 @@ def config_for_robot(
     """
     base = bool(action_names) and set(action_names) <= set(TWIST_AXES)
     proprio = ProprioConfig(positions=False) if base else ProprioConfig()
-    return ModelConfig(action_names, joint_names, tuple(image_size), proprio=proprio)
+    return ModelConfig(
+        action_names,
+        joint_names,
+        tuple(image_size),
+        proprio=proprio,
+        uncertainty=UncertaintyConfig(error_model=True),
+    )
 
 
 def default_mobile_config() -> ModelConfig:

@@ -10,17 +10,21 @@
 - `Ensemble`: M members' parameters stacked along a leading dimension, run with
   `torch.func.vmap(functional_call(...))`: one batched pass (grouped convolutions, batched
   matmuls) instead of M.
+- `ErrorModel` (optional): predicts how large the action error is from a summary of what the
+  members said (`error_features`); fitted after training on held-out episodes
+  (`vla_ros.learn.calibration`), since on the training data the errors are too small to learn from.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from vla_ros.model.config import MemoryKind, ModelConfig, VisionKind
+from vla_ros.model.config import WORST_CASE_ERROR, MemoryKind, ModelConfig, VisionKind
 from vla_ros.model.encoders import (
     ProprioEncoder,
     SmallCNN,
@@ -31,6 +35,9 @@ from vla_ros.model.encoders import (
 from vla_ros.model.fusion import ModalityTokens, build_fusion
 
 LOG_VAR_RANGE = (-12.0, 4.0)  # keeps the learned variance finite in float32
+# predicted errors from 1e-4 up to the largest error two actions in [-1, 1] can have: the error
+# model extrapolates on inputs unlike its data, and no prediction above that means anything
+LOG_ERROR_RANGE = (-9.0, math.log(WORST_CASE_ERROR))
 
 
 class GRUMemory(nn.Module):
@@ -89,9 +96,10 @@ class MemberNet(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """vision: normalised pictures (CNN) or backbone tokens; state: (B * samples, hidden).
 
-        Returns "action" (B * samples, K, A) in [-1, 1], and where present "log_var" (same shape),
-        "state" (B * samples, hidden) and "attention" (B * samples, T_vision); rows are grouped
-        by input (input 0's samples first).
+        Returns "action" (B * samples, K, A) in [-1, 1], "features" (B * samples, hidden) (what
+        the action head saw), and where present "log_var" (same shape as "action"), "state"
+        (B * samples, hidden) and "attention" (B * samples, T_vision); rows are grouped by input
+        (input 0's samples first).
         """
         tokens = ModalityTokens(
             vision=self.vision(vision),
@@ -111,7 +119,7 @@ class MemberNet(nn.Module):
             if state is None:
                 state = torch.zeros_like(features)
             features = out["state"] = self.memory(features, state)
-        hidden = self.head(features)
+        hidden = out["features"] = self.head(features)
         shape = (hidden.shape[0], *self.chunk)
         out["action"] = torch.tanh(self.mean(hidden)).view(shape)
         if self.log_var is not None:
@@ -165,8 +173,58 @@ class Ensemble(nn.Module):
         return batched(params, buffers, state)
 
 
+def error_features(draws: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """What the error model reads, (B, K + 2 K A + hidden): per chunk step the spread, the mean
+    action and the per-channel standard deviation across draws, then the mean member features.
+
+    draws: (B, D, K, A) every member's and MC sample's action for each input; features:
+    (B, D, hidden) the matching `MemberNet` features.
+    """
+    batch = draws.shape[0]
+    variance = draws.var(1, correction=0)
+    return torch.cat(
+        [
+            variance.mean(-1).sqrt(),
+            draws.mean(1).reshape(batch, -1),
+            variance.sqrt().reshape(batch, -1),
+            features.mean(1),
+        ],
+        dim=-1,
+    ).float()
+
+
+class ErrorModel(nn.Module):
+    """`error_features` -> (B, K) the expected size of the largest per-channel action error.
+
+    The features are standardised with statistics of the data it was fitted on (buffers, saved
+    with the weights); it predicts the log of the error, so its output is always positive.
+    """
+
+    def __init__(self, features: int, steps: int, width: int = 64) -> None:
+        super().__init__()
+        self.register_buffer("feature_mean", torch.zeros(features))
+        self.register_buffer("feature_std", torch.ones(features))
+        self.net = nn.Sequential(nn.Linear(features, width), nn.GELU(), nn.Linear(width, steps))
+
+    def log_error(self, features: torch.Tensor) -> torch.Tensor:
+        scaled = (features - self.feature_mean) / self.feature_std
+        return self.net(scaled).clamp(*LOG_ERROR_RANGE)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.log_error(features).exp()
+
+
+def make_error_model(config: ModelConfig) -> ErrorModel | None:
+    """An unfitted error model sized for `config`, or None where it asks for none."""
+    if not config.uncertainty.error_model:
+        return None
+    steps, channels = config.chunk.size, len(config.action_names)
+    return ErrorModel(steps + 2 * steps * channels + config.fusion.hidden, steps)
+
+
 class VLAModel(nn.Module):
-    """Shared backbone (optional) + ensemble + the training instructions' embeddings."""
+    """Shared backbone (optional) + ensemble + the training instructions' embeddings + the
+    error model (optional)."""
 
     def __init__(
         self,
@@ -179,6 +237,7 @@ class VLAModel(nn.Module):
         self.config = config
         self.backbone = backbone
         self.ensemble = Ensemble(members)
+        self.error_model = make_error_model(config)
         # what language novelty compares against; saved with the weights
         self.register_buffer("train_embeddings", train_embeddings.float())
 

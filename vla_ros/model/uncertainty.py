@@ -3,7 +3,8 @@
 The published number (the fusion node's `/vla/uncertainty`, compared with the safety node's
 `uncertainty_slowdown` / `uncertainty_stop`) is
 
-    U = max(q_j (spread + sigma_floor), v_j (learned + sigma_floor)) + language_penalty(novelty)
+    U = min(2, max(q_j (spread + sigma_floor + predicted), v_j (learned + sigma_floor)))
+        + language_penalty(novelty)
 
 in **normalised action units** (each action channel mapped to [-1, 1] over its trained range
 widened by a 5 % margin, so 1.0 is about half a channel's range):
@@ -11,13 +12,20 @@ widened by a 5 % margin, so 1.0 is about half a channel's range):
 - `spread` is the disagreement about the served action: the square root of the channel mean of
   the variance across ensemble members and MC-dropout samples. It rises on inputs unlike the
   training data (a broken picture).
+- `predicted` is the error model's estimate of the error (where there is one): fitted on held-out
+  episodes, it learns where this policy's ordinary errors are large, which the spread alone ranks
+  poorly (for the shipped mobile checkpoint, Spearman 0.33 against 0.66 with it: docs/models.md).
+  Adding it to the spread rather than replacing it keeps the bound growing with the spread
+  whatever the error model makes of an input it never saw.
 - `learned` is the variance head's sigma (where there is one): how noisy the demonstrations were
-  in situations like this one. It ranks ordinary errors well but knows nothing of unfamiliar
-  inputs, so the two are kept apart rather than summed, where it would drown the spread.
+  in situations like this one. It knows nothing of unfamiliar inputs, so it is kept apart rather
+  than summed, where it would drown the spread.
 - `q_j` and `v_j` come from split-conformal calibration on held-out episodes (`calibrate`): with
   probability `coverage` (95 % by default) the largest per-channel error of the action served j
-  steps after an inference is at most `q_j (spread + floor)`, and likewise for `v_j`. Each is an
-  action-error bound on data like the held-out episodes; their maximum holds at least as often.
+  steps after an inference is at most `q_j (spread + floor + predicted)`, and likewise for `v_j`.
+  Each is an action-error bound on data like the held-out episodes (and unlike those the error
+  model was fitted on); their maximum holds at least as often, and so does its cap at 2.0 (the
+  largest error two actions in [-1, 1] can have).
 - `language_penalty` covers what that guarantee cannot: a command unlike any training instruction.
   Novelty is `1 - max cosine` between the instruction's embedding and the training instructions'
   (stored in the checkpoint); the penalty is 0 up to `novelty_ok` and rises linearly to 2.0 (the
@@ -53,19 +61,22 @@ def calibrate(
     errors: np.ndarray,
     spread: np.ndarray,
     learned: np.ndarray | None,
+    predicted: np.ndarray | None,
     valid: np.ndarray,
     coverage: float,
     sigma_floor: float,
     mc_samples: int = 0,
 ) -> Calibration:
-    """Quantiles of error / (sigma + floor) over the valid held-out steps, per chunk position j,
-    for the spread and (with a variance head) for the learned sigma.
+    """Quantiles of error / (spread + floor + predicted) and (with a variance head) of
+    error / (learned + floor) over the valid held-out steps, per chunk position j.
 
-    errors, spread, learned, valid: (N, K): the largest per-channel error of the predicted action
-    j steps ahead (normalised units), the two sigmas, and whether the episode still had that step.
+    errors, spread, learned, predicted, valid: (N, K): the largest per-channel error of the
+    predicted action j steps ahead (normalised units), the two sigmas, the error model's estimate,
+    and whether the episode still had that step.
     """
+    scale = spread if predicted is None else spread + predicted
     return Calibration(
-        _quantiles(errors, spread, valid, coverage, sigma_floor),
+        _quantiles(errors, scale, valid, coverage, sigma_floor),
         () if learned is None else _quantiles(errors, learned, valid, coverage, sigma_floor),
         coverage,
         int(valid[:, 0].sum()),
@@ -92,15 +103,21 @@ def _quantiles(
 
 
 def action_bound(
-    calibration: Calibration, spread: np.ndarray, learned: np.ndarray | None, sigma_floor: float
+    calibration: Calibration,
+    spread: np.ndarray,
+    learned: np.ndarray | None,
+    predicted: np.ndarray | None,
+    sigma_floor: float,
 ) -> np.ndarray:
-    """(B, K) the published action-error bound: the larger of the calibrated bounds."""
-    bound = np.asarray(calibration.quantiles) * (spread + sigma_floor)
+    """(B, K) the published action-error bound: the larger of the calibrated bounds, at most
+    WORST_CASE_ERROR (no two actions in [-1, 1] differ by more, so a larger bound says no more)."""
+    scale = spread if predicted is None else spread + predicted
+    bound = np.asarray(calibration.quantiles) * (scale + sigma_floor)
     if learned is not None and calibration.variance_quantiles:
         bound = np.maximum(
             bound, np.asarray(calibration.variance_quantiles) * (learned + sigma_floor)
         )
-    return bound
+    return np.minimum(bound, WORST_CASE_ERROR)
 
 
 def language_novelty(pooled: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import torch
 
 from vla_ros.model.config import ModelConfig
 from vla_ros.model.encoders import TextEmbedding, TextEncoder
-from vla_ros.model.network import VLAModel, vision_layout
+from vla_ros.model.network import VLAModel, error_features, vision_layout
 from vla_ros.model.policy import ActionProposal, Observation, Policy
 from vla_ros.model.processing import ActionScaling, NormalizeImage, ProprioFeatures, ResizeImage
 from vla_ros.model.uncertainty import action_bound, language_novelty, language_penalty
@@ -34,6 +34,8 @@ class Prediction:
     normalized: np.ndarray  # (B, K, A) the same in [-1, 1], before clipping
     spread: np.ndarray  # (B, K) sigma across ensemble members and MC samples
     learned: np.ndarray | None  # (B, K) the variance head's sigma, if there is one
+    predicted: np.ndarray | None  # (B, K) the error model's estimate, if there is one
+    error_features: np.ndarray | None  # (B, F) what the error model read, if there is one
     bound: np.ndarray  # (B, K) the conformal action-error bound
     novelty: np.ndarray  # (B,) language novelty
     penalty: np.ndarray  # (B,) its contribution to the uncertainty
@@ -159,7 +161,15 @@ class VLAPolicy(Policy):
             variance = out["log_var"].view(members, batch, -1, steps, channels).exp()
             learned = variance.transpose(0, 1).reshape(batch, -1, steps, channels).mean(1)
             learned = learned.double().mean(-1).sqrt().cpu().numpy()
-        bound = action_bound(self.config.conformal, spread, learned, u.sigma_floor)
+        predicted = features = None
+        if self.model.error_model is not None:
+            hidden = out["features"].view(members, batch, -1, out["features"].shape[-1])
+            features = error_features(
+                draws, hidden.transpose(0, 1).reshape(batch, -1, hidden.shape[-1])
+            )
+            predicted = self.model.error_model(features).double().cpu().numpy()
+            features = features.cpu().numpy()
+        bound = action_bound(self.config.conformal, spread, learned, predicted, u.sigma_floor)
         if u.novelty:
             reference = self.model.train_embeddings.cpu().numpy()  # as stored in the checkpoint
             novelty = language_novelty(text.pooled.cpu().numpy(), reference)
@@ -176,6 +186,8 @@ class VLAPolicy(Policy):
             normalized=normalized.astype(np.float32),
             spread=spread,
             learned=learned,
+            predicted=predicted,
+            error_features=features,
             bound=bound,
             novelty=novelty,
             penalty=penalty,
@@ -196,6 +208,11 @@ class VLAPolicy(Policy):
                         "spread": float(prediction.spread[0, j]),
                         "learned_sigma": (
                             0.0 if prediction.learned is None else float(prediction.learned[0, j])
+                        ),
+                        "predicted_error": (
+                            0.0
+                            if prediction.predicted is None
+                            else float(prediction.predicted[0, j])
                         ),
                         "language_novelty": float(prediction.novelty[0]),
                         "language_penalty": float(prediction.penalty[0]),
