@@ -1,7 +1,10 @@
 import io
 import json
 
+import torch
+
 from vla_ros.model.benchmark import run_benchmark
+from vla_ros.model.speed import native_bfloat16
 
 
 def test_benchmark_writes_table_json_and_plot(tiny_config, tiny_clip, tmp_path):
@@ -33,6 +36,14 @@ def test_benchmark_writes_table_json_and_plot(tiny_config, tiny_clip, tmp_path):
             "large_mc4_int8",
         }
     )
+    bfloat16_rows = {"large_backbone_bf16", "large_mc4_bf16", "large_mc4_textbook_bf16"}
+    if native_bfloat16(torch.device("cpu")):
+        assert bfloat16_rows <= report["timings"].keys()
+        assert "large_bf16_steps_per_s" in report["targets_met"]
+    else:
+        assert not bfloat16_rows & report["timings"].keys()
+    for change in report["precision_action_change"].values():
+        assert 0 <= change["max_action_change"] < change["tolerance"]
     assert all(t["p99_ms"] >= t["p50_ms"] > 0 for t in report["timings"].values())
     assert set(report["targets_met"]) == set(report["targets"])
     assert (tmp_path / "benchmark.png").stat().st_size > 0

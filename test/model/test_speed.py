@@ -4,11 +4,13 @@ import torch
 
 from vla_ros.model.checkpoint import build_policy, load_policy, save_policy
 from vla_ros.model.speed import (
+    BFLOAT16_TOLERANCE,
     COMPILE_TOLERANCE,
     QUANTIZE_TOLERANCE,
     compile_model,
     configure_threads,
-    quantize_backbone,
+    native_bfloat16,
+    set_backbone_precision,
 )
 
 
@@ -21,23 +23,49 @@ def normalised_actions(
     return policy.predict(images, list(instructions), positions, None)[0].normalized
 
 
-def test_int8_backbone_changes_actions_less_than_the_tolerance(
-    tiny_config, text_encoder, tiny_clip, observation, tmp_path
-):
+@pytest.fixture
+def clip_checkpoint(tiny_config, text_encoder, tiny_clip, tmp_path):
+    """A saved policy on the tiny CLIP vision tower."""
     config = tiny_config({"vision.kind": "hf", "vision.pretrained": tiny_clip["vision"]})
-    save_policy(build_policy(config, text=text_encoder), tmp_path)
-    plain = load_policy(tmp_path)
-    quantized = load_policy(tmp_path, quantize=True)
+    return save_policy(build_policy(config, text=text_encoder), tmp_path)
+
+
+def action_change(checkpoint, changed, observation) -> float:
+    plain = load_policy(checkpoint)
+    before, after = normalised_actions(plain, observation), normalised_actions(changed, observation)
+    return float(np.abs(before - after).max())
+
+
+def test_int8_backbone_changes_actions_less_than_the_tolerance(clip_checkpoint, observation):
+    quantized = load_policy(clip_checkpoint, precision="int8")
     assert any("quantized" in type(m).__module__ for m in quantized.model.backbone.modules())
-    difference = np.abs(
-        normalised_actions(plain, observation) - normalised_actions(quantized, observation)
-    )
-    assert difference.max() < QUANTIZE_TOLERANCE
+    assert action_change(clip_checkpoint, quantized, observation) < QUANTIZE_TOLERANCE
 
 
-def test_quantize_needs_a_backbone(tiny_config, text_encoder):
-    with pytest.raises(ValueError, match="backbone"):
-        quantize_backbone(build_policy(tiny_config(), text=text_encoder))
+@pytest.mark.skipif(
+    not native_bfloat16(torch.device("cpu")), reason="this CPU has no AVX512-BF16 or AMX"
+)
+def test_bfloat16_backbone_changes_actions_less_than_the_tolerance(clip_checkpoint, observation):
+    half = load_policy(clip_checkpoint, precision="bfloat16")
+    assert {p.dtype for p in half.model.backbone.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in half.model.ensemble.parameters()} == {torch.float32}
+    with torch.inference_mode():
+        tokens = half.model.backbone(torch.zeros(1, 3, *half.config.image_size))
+    assert tokens.dtype == torch.float32
+    # above 0: the arithmetic did change
+    assert 0 < action_change(clip_checkpoint, half, observation) < BFLOAT16_TOLERANCE
+
+
+@pytest.mark.parametrize(
+    ("precision", "complaint"), [("int8", "backbone"), ("bfloat16", "backbone"), ("fp8", "unknown")]
+)
+def test_backbone_precisions_are_refused_where_they_cannot_apply(
+    tiny_config, text_encoder, precision, complaint
+):
+    policy = build_policy(tiny_config(), text=text_encoder)  # the small CNN: no backbone
+    with pytest.raises(ValueError, match=complaint):
+        set_backbone_precision(policy, precision)
+    set_backbone_precision(policy, "float32")  # as trained: always fine
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")

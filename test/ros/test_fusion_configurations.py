@@ -54,7 +54,28 @@ def test_fusion_node_runs_the_configuration(ros, control_graph, tmp_path, name):
     assert uncertainty.wait_for(lambda m: math.isfinite(m.data)) is not None
 
 
-def test_fusion_node_runs_a_transformers_vision_backbone(ros, control_graph, tmp_path, tiny_clip):
+def native_bfloat16() -> bool:
+    import torch
+
+    from vla_ros.model.speed import native_bfloat16
+
+    return native_bfloat16(torch.device("cpu"))
+
+
+@pytest.mark.parametrize(
+    "precision",
+    [
+        "float32",
+        "int8",
+        pytest.param(
+            "bfloat16",
+            marks=pytest.mark.skipif(not native_bfloat16(), reason="no AVX512-BF16 or AMX here"),
+        ),
+    ],
+)
+def test_fusion_node_runs_a_transformers_vision_backbone(
+    ros, control_graph, tmp_path, tiny_clip, precision
+):
     checkpoint = saved_checkpoint(
         tmp_path / "checkpoint",
         {
@@ -68,6 +89,6 @@ def test_fusion_node_runs_a_transformers_vision_backbone(ros, control_graph, tmp
         },
     )
     proposals = ros.collect(JointState, "/vla/proposal", qos.LATEST)
-    _, robot = control_graph(fusion={"checkpoint": checkpoint})
+    _, robot = control_graph(fusion={"checkpoint": checkpoint, "precision": precision})
     robot.say("go to the red cube")
     assert proposals.wait_for(lambda m: len(m.name) > 0, timeout=60.0) is not None

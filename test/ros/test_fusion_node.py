@@ -206,6 +206,8 @@ def test_stop_word_stops_within_a_period_and_resume_continues(control_graph, out
         ({"mc_samples": 1}, "mc_samples"),
         ({"device": "cuda"}, "cuda"),
         ({"device": "tpu"}, "one of"),
+        ({"precision": "fp8"}, "one of"),
+        ({"precision": "int8"}, "backbone"),  # the shipped checkpoint's small CNN has no backbone
         ({"rate_hz": -1.0}, ""),
     ],
 )

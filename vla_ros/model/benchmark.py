@@ -5,10 +5,12 @@ In one run, on the same inputs:
 - the same architecture with one member: a plain forward, and MC dropout with N=16 as one batched
   pass over the post-encoder part, and the textbook N=16 full passes;
 - a CLIP ViT-B/32-sized vision backbone (random init from `CLIPVisionConfig()`, 224x224): the
-  bare backbone forward (the floor), a plain forward, MC dropout N=10 batched (also with the
-  backbone in dynamic int8), and the textbook 10 full passes; and served with action chunking
+  bare backbone forward (the floor), a plain forward, MC dropout N=10 batched, and the textbook
+  10 full passes; the same four with the backbone in bfloat16 where the CPU computes it natively
+  (AVX512-BF16, AMX); MC N=10 with the backbone in dynamic int8; and served with action chunking
   (CHUNK actions per inference, a new inference every REPLAN_EVERY steps), which is how a
-  backbone slower than the 100 ms budget still serves an action per step.
+  backbone slower than the 100 ms budget still serves an action per step. How much bfloat16 and
+  int8 change the actions is measured too, against their tolerances.
 A step is everything `select_action` does for one observation (resize, normalise, cached
 instruction embedding, network, uncertainty, post-processing); the textbook rows run that whole
 inference N times with one dropout sample each. Cases that are compared run round-robin, so load
@@ -32,6 +34,7 @@ import torch
 
 from vla_ros.model.config import ModelConfig, VisionKind
 from vla_ros.model.policy import Observation
+from vla_ros.model.speed import BFLOAT16_TOLERANCE, QUANTIZE_TOLERANCE
 from vla_ros.model.vla_policy import VLAPolicy
 
 TARGETS = {
@@ -42,6 +45,7 @@ TARGETS = {
     "large_chunked_steps_per_s": 10.0,  # at least, actions served with chunking
     "large_over_backbone": 1.15,  # batched MC step / bare backbone forward, at most
 }
+PRECISION_TOLERANCES = {"bfloat16": BFLOAT16_TOLERANCE, "int8": QUANTIZE_TOLERANCE}
 CHUNK, REPLAN_EVERY = 4, 2
 
 
@@ -117,7 +121,7 @@ def run_benchmark(
     `clip_b32_config` of it); tests pass tiny ones.
     """
     from vla_ros.model.checkpoint import build_policy, read_config, resolve_checkpoint
-    from vla_ros.model.speed import configure_threads, quantize_backbone
+    from vla_ros.model.speed import configure_threads, native_bfloat16, set_backbone_precision
 
     threads = configure_threads()
     small = small or read_config(resolve_checkpoint(""))
@@ -187,32 +191,60 @@ def run_benchmark(
     )
     large_policy = build_policy(large, text=default.text)
     obs_large = observation(large)
-    step_large = _step(large_policy, obs_large)
-    pixels = large_policy.normalize_image(obs_large.image[None])
-    backbone = large_policy.model.backbone
 
-    def bare() -> None:
-        with torch.inference_mode():
-            backbone(pixels)
+    def copy_in(precision: str) -> VLAPolicy:
+        """The large model again, same weights, its backbone in `precision`."""
+        policy = build_policy(large, text=default.text)
+        policy.model.load_state_dict(large_policy.model.state_dict())
+        set_backbone_precision(policy, precision)
+        return policy
 
-    measure(
-        [
-            ("large_backbone", "bare backbone forward (the floor)", bare, large_iters),
-            ("large_plain", "large backbone, plain forward", lambda: step_large(0), large_iters),
-            (
-                f"large_mc{mc_large}",
-                f"MC dropout N={mc_large}, backbone once",
-                lambda: step_large(mc_large),
-                large_iters,
-            ),
-            (
-                f"large_mc{mc_large}_textbook",
-                f"MC dropout N={mc_large}, N full passes",
-                lambda: textbook_step(large_policy, obs_large, mc_large),
-                textbook_iters,
-            ),
-        ]
-    )
+    def measure_large(policy: VLAPolicy, suffix: str, label: str) -> None:
+        """The bare backbone, a plain step, batched MC and textbook MC, round-robin."""
+        step = _step(policy, obs_large)
+        pixels = policy.normalize_image(obs_large.image[None])
+
+        def bare() -> None:
+            with torch.inference_mode():
+                policy.model.backbone(pixels)
+
+        measure(
+            [
+                (
+                    f"large_backbone{suffix}",
+                    f"bare backbone forward (the floor){label}",
+                    bare,
+                    large_iters,
+                ),
+                (
+                    f"large_plain{suffix}",
+                    f"large backbone, plain forward{label}",
+                    lambda: step(0),
+                    large_iters,
+                ),
+                (
+                    f"large_mc{mc_large}{suffix}",
+                    f"MC dropout N={mc_large}, backbone once{label}",
+                    lambda: step(mc_large),
+                    large_iters,
+                ),
+                (
+                    f"large_mc{mc_large}_textbook{suffix}",
+                    f"MC dropout N={mc_large}, N full passes{label}",
+                    lambda: textbook_step(policy, obs_large, mc_large),
+                    textbook_iters,
+                ),
+            ]
+        )
+
+    measure_large(large_policy, "", "")
+    precisions = {"int8": copy_in("int8")}
+    bfloat16 = native_bfloat16(large_policy.device)
+    if bfloat16:
+        precisions["bfloat16"] = copy_in("bfloat16")
+        measure_large(precisions["bfloat16"], "_bf16", ", backbone in bfloat16")
+    else:
+        stream.write("  bfloat16 rows skipped: this CPU has no AVX512-BF16 or AMX\n")
     chunked = build_policy(
         large.with_overrides(
             {"chunk.size": CHUNK, "chunk.replan_every": REPLAN_EVERY, "calibration": None}
@@ -230,17 +262,30 @@ def run_benchmark(
             )
         ]
     )
-    quantize_backbone(large_policy)
+    step_int8 = _step(precisions["int8"], obs_large)
     measure(
         [
             (
                 f"large_mc{mc_large}_int8",
                 f"MC N={mc_large}, backbone dynamic int8",
-                lambda: step_large(mc_large),
+                lambda: step_int8(mc_large),
                 large_iters,
             )
         ]
     )
+
+    # what a faster backbone costs in accuracy: the largest change of a normalised action
+    def served(policy: VLAPolicy) -> np.ndarray:
+        return _step(policy, obs_large)(0)[0].normalized
+
+    reference = served(large_policy)
+    action_change = {
+        name: {
+            "max_action_change": float(np.abs(served(policy) - reference).max()),
+            "tolerance": PRECISION_TOLERANCES[name],
+        }
+        for name, policy in precisions.items()
+    }
 
     results = {t.name: t.summary() for t in timings}
     p50 = {name: r["p50_ms"] for name, r in results.items()}
@@ -254,6 +299,17 @@ def run_benchmark(
         / p50[f"large_mc{mc_large}"],
         "batched_over_backbone_large": p50[f"large_mc{mc_large}"] / p50["large_backbone"],
         "large_steps_per_s": 1e3 / p50[f"large_mc{mc_large}"],
+        **(
+            {
+                "textbook_over_batched_large_bf16": p50[f"large_mc{mc_large}_textbook_bf16"]
+                / p50[f"large_mc{mc_large}_bf16"],
+                "batched_over_backbone_large_bf16": p50[f"large_mc{mc_large}_bf16"]
+                / p50["large_backbone_bf16"],
+                "large_bf16_steps_per_s": 1e3 / p50[f"large_mc{mc_large}_bf16"],
+            }
+            if bfloat16
+            else {}
+        ),
         "large_int8_steps_per_s": 1e3 / p50[f"large_mc{mc_large}_int8"],
         # served steps: what a loop gets on average, so the mean over the chunk's rhythm
         "large_chunked_steps_per_s": 1e3 / results[f"large_mc{mc_large}_chunked"]["mean_ms"],
@@ -269,6 +325,24 @@ def run_benchmark(
         "large_over_backbone": ratios["batched_over_backbone_large"]
         <= TARGETS["large_over_backbone"],
     }
+    targets = dict(TARGETS)
+    if bfloat16:
+        # the float32 targets, with the backbone (and the floor it is compared with) in bfloat16
+        targets.update(
+            large_bf16_textbook_over_batched=TARGETS["large_textbook_over_batched"],
+            large_bf16_steps_per_s=TARGETS["large_steps_per_s"],
+            large_bf16_over_backbone=TARGETS["large_over_backbone"],
+        )
+        checks.update(
+            {
+                "large_bf16_textbook_over_batched": ratios["textbook_over_batched_large_bf16"]
+                >= targets["large_bf16_textbook_over_batched"],
+                "large_bf16_steps_per_s": ratios["large_bf16_steps_per_s"]
+                >= targets["large_bf16_steps_per_s"],
+                "large_bf16_over_backbone": ratios["batched_over_backbone_large_bf16"]
+                <= targets["large_bf16_over_backbone"],
+            }
+        )
     report = {
         "machine": {
             "processor": platform.processor() or platform.machine(),
@@ -278,8 +352,9 @@ def run_benchmark(
         },
         "timings": results,
         "ratios": ratios,
-        "targets": TARGETS,
+        "targets": targets,
         "targets_met": checks,
+        "precision_action_change": action_change,
     }
     _print(report, stream)
     out = Path(out_dir)
@@ -317,7 +392,13 @@ def _print(report: dict[str, Any], stream: TextIO) -> None:
     stream.write("\n")
     for name, met in report["targets_met"].items():
         stream.write(
-            f"target {name:<30}{report['targets'][name]:>7}  {'met' if met else 'MISSED'}\n"
+            f"target {name:<34}{report['targets'][name]:>7}  {'met' if met else 'MISSED'}\n"
+        )
+    stream.write("\n")
+    for name, change in report["precision_action_change"].items():
+        stream.write(
+            f"backbone in {name:<9} changes actions by {change['max_action_change']:.1e} "
+            f"(tolerance {change['tolerance']})\n"
         )
 
 

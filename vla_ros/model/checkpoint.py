@@ -150,21 +150,22 @@ def load_policy(
     checkpoint: str | Path = "",
     device: str = "cpu",
     mc_samples: int | None = None,
-    quantize: bool = False,
+    precision: str = "float32",
     compile: bool = False,
     threads: int | None = None,
 ) -> VLAPolicy:
     """The policy in `checkpoint` (folder, shipped name, hub id; "" = the shipped default).
 
     device: cpu, cuda or auto (CUDA when present). mc_samples overrides the MC sample count of
-    models that use MC dropout (ignored by the others). quantize: dynamic int8 for the linear
-    layers of a transformers backbone; compile: torch.compile the network; threads: torch's
-    intra-op threads, by default one per core this process may use (see speed.py).
+    models that use MC dropout (ignored by the others). precision: what a transformers backbone
+    runs in, float32, bfloat16 or int8 (`speed.set_backbone_precision`); compile: torch.compile
+    the network; threads: torch's intra-op threads, by default one per core this process may use
+    (see speed.py).
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from vla_ros.model.speed import compile_model, configure_threads, quantize_backbone
+    from vla_ros.model.speed import compile_model, configure_threads, set_backbone_precision
 
     configure_threads(threads)
     folder = resolve_checkpoint(checkpoint)
@@ -185,8 +186,7 @@ def load_policy(
     except (OSError, ValueError) as error:  # e.g. the text encoder or backbone cannot be found
         raise CheckpointError(f"{folder / CONFIG_FILE}: cannot build the model: {error}") from error
     _load_weights(policy.model, weights, weights_path, _embedded(config))
-    if quantize:
-        quantize_backbone(policy)
+    set_backbone_precision(policy, precision)
     if compile:
         compile_model(policy)
     return policy

@@ -83,6 +83,7 @@ class VisionBackbone(nn.Module):
         super().__init__()
         self.model = model
         self.tokens = tokens
+        self.compute_dtype = torch.float32  # what the model runs in; its tokens leave as float32
         try:
             with torch.no_grad():
                 probe = self.model(pixel_values=torch.zeros(1, 3, *image_size))
@@ -105,13 +106,21 @@ class VisionBackbone(nn.Module):
         if tokens is VisionTokens.POOLED and getattr(probe, "pooler_output", None) is None:
             raise ValueError("this vision model has no pooler output: use tokens 'cls' or 'patch'")
 
+    def run_in(self, dtype: torch.dtype) -> None:
+        """Run the transformers model in `dtype` (its weights are cast); everything after the
+        backbone keeps float32, so only the backbone's arithmetic changes."""
+        self.model.to(dtype)
+        self.compute_dtype = dtype
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        out = self.model(pixel_values=images)
+        out = self.model(pixel_values=images.to(self.compute_dtype))
         if self.tokens is VisionTokens.POOLED:
-            return out.pooler_output.unsqueeze(1)
-        if self.tokens is VisionTokens.CLS:
-            return out.last_hidden_state[:, :1]
-        return out.last_hidden_state[:, int(self.has_cls) :]
+            tokens = out.pooler_output.unsqueeze(1)
+        elif self.tokens is VisionTokens.CLS:
+            tokens = out.last_hidden_state[:, :1]
+        else:
+            tokens = out.last_hidden_state[:, int(self.has_cls) :]
+        return tokens.float()
 
 
 def resolve_source(source: str, base: Path | None) -> str:
