@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from vla_ros.model.config import WORST_CASE_ERROR
 from vla_ros.model.uncertainty import (
     action_bound,
     auroc,
@@ -88,6 +89,17 @@ def test_an_error_estimate_added_to_the_spread_is_calibrated_with_it():
     q = calibration.quantiles[0]
     np.testing.assert_allclose(bound, q * (spread + 0.01 + predicted))
     assert np.all(bound >= action_bound(calibration, spread, None, None, 0.01))
+
+
+def test_the_bound_never_exceeds_the_worst_possible_error():
+    """No two actions in [-1, 1] differ by more than 2: a larger bound would say nothing more."""
+    calibration = calibrate(
+        np.full((40, 1), 0.5), np.full((40, 1), 0.1), None, None, np.ones((40, 1), bool), 0.9, 0.01
+    )
+    spread = np.array([[0.01], [0.5], [50.0]])
+    bound = action_bound(calibration, spread, None, np.array([[0.0], [0.0], [9.0]]), 0.01)
+    assert bound[0, 0] < bound[1, 0] <= WORST_CASE_ERROR
+    assert bound[2, 0] == WORST_CASE_ERROR
 
 
 def test_language_penalty_is_monotone_and_bounded():

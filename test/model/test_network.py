@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from vla_ros.model.config import FusionKind, MemoryKind
+from vla_ros.model.config import WORST_CASE_ERROR, FusionKind, MemoryKind
 from vla_ros.model.encoders import TextEmbedding
 from vla_ros.model.network import Ensemble, ErrorModel, error_features, make_members
 from vla_ros.model.vla_policy import mc_dropout
@@ -81,6 +81,9 @@ def test_error_model_reads_the_members_summary_and_predicts_a_positive_error(tin
     model = ErrorModel(features.shape[1], steps)
     predicted = model(features)
     assert predicted.shape == (batch, steps) and torch.all(predicted > 0)
+    with torch.no_grad():  # however far it extrapolates, never more than the worst error
+        model.net[-1].bias.fill_(100.0)
+        torch.testing.assert_close(model(features), torch.full_like(predicted, WORST_CASE_ERROR))
     predicted.sum().backward()  # the summary is differentiable down to the members
     assert all(p.grad is not None for p in model.parameters())
     assert next(ensemble.parameters()).grad is not None
