@@ -24,8 +24,9 @@ from vla_ros.model.network import make_error_model
 from vla_ros.model.uncertainty import calibrate
 from vla_ros.model.vla_policy import VLAPolicy
 
-# full-batch AdamW on a few thousand steps: converged by then, and stopping there keeps a
-# 64-unit network from memorising the episodes it is fitted on
+# full-batch AdamW over the fitted episodes' steps (a few thousand). On the mobile task, episodes
+# it was not fitted on were ranked best after 1000 iterations (Spearman 0.69; 0.66 after 3000):
+# stopping there keeps a 64-unit network from memorising the episodes it is fitted on
 FIT_ITERATIONS = 1000
 FIT_LEARNING_RATE = 1e-3
 FIT_WEIGHT_DECAY = 1e-2
