@@ -36,8 +36,6 @@ def test_joints_from_several_publishers_are_merged_and_dated_by_the_oldest():
     [
         (["shoulder", "elbow", "wrist"], [1.0, math.nan, 3.0], [], "not finite"),
         (["shoulder", "elbow", "wrist"], [1.0, 2.0, math.inf], [], "not finite"),
-        (["shoulder", "elbow", "wrist"], [1.0, 2.0, 3.0], [0, math.nan, 0], "not finite"),
-        (["gripper", "antenna"], [0.0, 1.0], [], "none of the configured joints"),
         (["shoulder", "elbow"], [1.0], [], "1 positions for 2"),
         (["shoulder", "elbow"], [1.0, 2.0], [0.1], "1 velocities for 2"),
         (["shoulder", "shoulder"], [1.0, 2.0], [], "duplicate"),
@@ -47,6 +45,35 @@ def test_joints_from_several_publishers_are_merged_and_dated_by_the_oldest():
 def test_malformed_joint_states_are_refused_with_a_reason(names, positions, velocities, reason):
     with pytest.raises(InvalidJointState, match=reason):
         JointStateAssembler(JOINTS).update(1.0, names, positions, velocities)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_velocity_is_unknown_not_a_fault(bad):
+    """ros2_control's joint_state_broadcaster publishes NaN velocity for position-only joints."""
+    assembler = JointStateAssembler(JOINTS)
+    sample, _ = assembler.update(1.0, list(JOINTS), [1.0, 2.0, 3.0], [0.1, bad, 0.3])
+    np.testing.assert_array_equal(sample.positions, [1.0, 2.0, 3.0])
+    assert sample.velocities is None  # one unknown velocity: the policy gets none
+    sample, _ = assembler.update(2.0, list(JOINTS), [1.0, 2.0, 3.0], [0.1, 0.2, 0.3])
+    np.testing.assert_array_equal(sample.velocities, [0.1, 0.2, 0.3])
+
+
+def test_a_message_naming_none_of_the_joints_is_ignored_not_refused():
+    """A gripper's own JointState on the same topic must not disturb the arm's."""
+    assembler = JointStateAssembler(JOINTS)
+    assembler.update(1.0, list(JOINTS), [1.0, 2.0, 3.0], [])
+    sample, extra = assembler.update(1.01, ["finger_left", "finger_right"], [0.0, math.nan], [])
+    assert sample is None and extra == ("finger_left", "finger_right")
+    assert assembler.missing() == ()  # the arm's joints are still known
+    again, _ = assembler.update(1.02, ["wrist"], [3.5], [])
+    np.testing.assert_array_equal(again.positions, [1.0, 2.0, 3.5])
+
+
+def test_forget_drops_every_joint():
+    assembler = JointStateAssembler(JOINTS)
+    assembler.update(1.0, list(JOINTS), [1.0, 2.0, 3.0], [])
+    assembler.forget()
+    assert assembler.missing() == JOINTS
 
 
 def test_a_non_finite_value_forgets_the_joints_it_named():

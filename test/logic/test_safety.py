@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from vla_ros.logic.health import Level
@@ -15,6 +15,7 @@ from vla_ros.logic.safety import (
     Proposal,
     SafetyConfig,
     SafetyGovernor,
+    TrajectoryTarget,
     clamp_preserving_direction,
     limit_acceleration,
     map_channels,
@@ -30,6 +31,9 @@ BASE = {
     "max_linear_accel": 100.0,
     "max_angular_accel": 100.0,
     "max_joint_accel": 100.0,
+    "max_linear_brake": 0.0,
+    "max_angular_brake": 0.0,
+    "max_joint_brake": 0.0,
     "uncertainty_slowdown": 0.2,
     "uncertainty_stop": 0.6,
     "watchdog_timeout": 0.5,
@@ -58,17 +62,53 @@ def test_non_finite_uncertainty_means_stop(value):
     assert speed_scale(value, 0.2, 0.6) == 0.0
 
 
-@given(
-    st.floats(0, 10, allow_nan=False),
-    st.floats(0, 10, allow_nan=False),
-    st.floats(0, 5, allow_nan=False),
-    st.floats(0.01, 5, allow_nan=False),
-)
-def test_scale_falls_monotonically_and_stays_in_unit_interval(u1, u2, slowdown, gap):
-    stop = slowdown + gap
+# Thresholds and uncertainties over the whole finite range, with explicit examples at the
+# boundaries and inside the band so that no property depends on the search finding them.
+thresholds = st.tuples(
+    st.floats(0, 1e6, allow_nan=False), st.floats(1e-6, 1e6, allow_nan=False)
+).map(lambda pair: (pair[0], pair[0] + pair[1]))
+uncertainties = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e7, max_value=1e7)
+
+
+@given(thresholds, uncertainties)
+@example((0.2, 0.6), 0.2)
+@example((0.2, 0.6), 0.6)
+@example((0.2, 0.6), 0.0)
+@example((0.25, 2.2), 2.2)
+@example((0.25, 2.2), 0.25)
+@example((0.0, 1e-6), 1e-6)
+def test_scale_is_one_at_or_below_slowdown_zero_at_or_above_stop_and_in_unit_interval(
+    limits, uncertainty
+):
+    slowdown, stop = limits
+    scale = speed_scale(uncertainty, slowdown, stop)
+    assert 0.0 <= scale <= 1.0
+    if uncertainty <= slowdown:
+        assert scale == 1.0
+    if uncertainty >= stop:
+        assert scale == 0.0
+    if slowdown < uncertainty < stop:
+        assert scale > 0.0
+
+
+@given(thresholds, uncertainties, uncertainties)
+@example((0.2, 0.6), 0.3, 0.5)  # inside the band: the higher one must not scale faster
+@example((0.2, 0.6), 0.21, 0.59)
+@example((0.25, 2.2), 1.0, 2.0)
+@example((0.2, 0.6), 0.1, 0.4)  # across the slowdown threshold
+@example((0.2, 0.6), 0.4, 0.7)  # across the stop threshold
+def test_scale_never_rises_with_uncertainty(limits, u1, u2):
+    slowdown, stop = limits
     low, high = sorted((u1, u2))
-    s_low, s_high = speed_scale(low, slowdown, stop), speed_scale(high, slowdown, stop)
-    assert 0.0 <= s_high <= s_low <= 1.0
+    assert speed_scale(high, slowdown, stop) <= speed_scale(low, slowdown, stop)
+
+
+@pytest.mark.parametrize(
+    ("uncertainty", "expected"),
+    [(0.3, 0.75), (0.4, 0.5), (0.5, 0.25), (0.59, 0.025)],
+)
+def test_scale_falls_linearly_inside_the_band(uncertainty, expected):
+    assert speed_scale(uncertainty, 0.2, 0.6) == pytest.approx(expected)
 
 
 # -- limits ----------------------------------------------------------------------------------
@@ -87,13 +127,86 @@ def test_zero_limit_forces_zero_without_nan():
     np.testing.assert_array_equal(out, [0.0, 0.0])
 
 
-@given(
-    st.lists(st.floats(-50, 50, allow_nan=False), min_size=2, max_size=2),
-    st.lists(st.floats(0, 5, allow_nan=False), min_size=2, max_size=2),
+speeds = st.floats(-50, 50, allow_nan=False, allow_subnormal=False)
+vectors = st.integers(1, 6).flatmap(
+    lambda n: st.tuples(
+        st.lists(speeds, min_size=n, max_size=n),
+        st.lists(st.floats(0, 5, allow_nan=False), min_size=n, max_size=n),
+    )
 )
-def test_clamped_commands_never_exceed_limits(values, limits):
-    out = clamp_preserving_direction(np.array(values), np.array(limits))
-    assert np.all(np.abs(out) <= np.array(limits) + 1e-12)
+
+
+@given(vectors)
+@example(([1.0, 0.5], [0.5, 1.0]))
+@example(([-3.0, 0.1, 2.0], [1.0, 1.0, 1.0]))
+def test_clamping_never_exceeds_a_limit_and_keeps_the_direction(case):
+    values, limits = (np.array(v) for v in case)
+    out = clamp_preserving_direction(values, limits)
+    assert np.all(np.abs(out) <= limits + 1e-12)
+    # the same direction: a non-negative multiple of the input, at most the input itself
+    largest = int(np.argmax(np.abs(values)))
+    factor = float(out[largest] / values[largest]) if values[largest] else 0.0
+    assert 0.0 <= factor <= 1.0 + 1e-12
+    np.testing.assert_allclose(out, values * factor, atol=1e-9)
+
+
+channel_values = st.floats(-5, 5, allow_nan=False, allow_subnormal=False)
+accel_cases = st.integers(1, 6).flatmap(
+    lambda n: st.tuples(
+        st.lists(channel_values, min_size=n, max_size=n),  # target
+        st.lists(channel_values, min_size=n, max_size=n),  # previous
+        st.lists(st.floats(0, 20, allow_nan=False), min_size=n, max_size=n),  # accel
+        st.lists(st.floats(0, 20, allow_nan=False), min_size=n, max_size=n),  # brake, 0 = none
+        st.floats(-1.0, 1.0, allow_nan=False),  # dt, including negative (a clock jump)
+    )
+)
+
+
+def speed_up(previous, out):
+    """How much each channel moved away from zero (crossing zero counts from zero)."""
+    crossed = np.sign(previous) * np.sign(out) < 0
+    return np.where(crossed, np.abs(out), np.maximum(np.abs(out) - np.abs(previous), 0.0))
+
+
+@given(accel_cases)
+@example(([0.5, 1.0], [0.0, 0.0], [1.0, 3.0], [0.0, 0.0], 0.1))  # from rest, two limits
+@example(([-1.0], [0.5], [1.0], [0.0], 0.1))  # a reversal: its second half is a speed-up
+@example(([0.5, 0.0], [0.0, 1.0], [1.0, 3.0], [0.0, 0.0], 0.1))  # one speeds up, one brakes
+def test_acceleration_limiting_never_speeds_a_channel_up_faster_than_its_limit(case):
+    target, previous, accel, brake, dt = (*(np.array(v) for v in case[:4]), case[4])
+    brake_limits = np.where(brake > 0, brake, np.inf)
+    out = limit_acceleration(target, previous, accel, dt, brake_limits)
+    window = min(max(dt, 0.0), 0.1)
+    assert np.all(speed_up(previous, out) <= accel * window + 1e-9)
+    slowed = np.where(np.sign(previous) * np.sign(out) >= 0, np.abs(previous) - np.abs(out), 0)
+    assert np.all((slowed <= brake * window + 1e-9) | (brake == 0))  # 0: braking unlimited
+    # on the straight line from previous to target: the whole change scaled, never bent
+    change = target - previous
+    largest = int(np.argmax(np.abs(change)))
+    if change[largest]:
+        fraction = float((out[largest] - previous[largest]) / change[largest])
+        assert -1e-9 <= fraction <= 1.0 + 1e-9
+        np.testing.assert_allclose(out, previous + fraction * change, atol=1e-9)
+
+
+@given(accel_cases)
+def test_a_change_that_only_brakes_is_never_held_back_without_a_braking_limit(case):
+    target, previous, accel, _, dt = (*(np.array(v) for v in case[:4]), case[4])
+    braking_only = np.sign(target) * np.sign(previous) >= 0
+    target = np.where(braking_only & (np.abs(target) <= np.abs(previous)), target, 0.0)
+    out = limit_acceleration(target, previous, accel, dt)
+    np.testing.assert_allclose(out, target)
+
+
+def test_speeding_up_from_rest_keeps_the_curvature():
+    out = limit_acceleration(np.array([0.5, 1.0]), np.zeros(2), np.array([1.0, 3.0]), dt=0.1)
+    np.testing.assert_allclose(out, [0.1, 0.2])  # per channel it would be [0.1, 0.3]
+
+
+def test_a_braking_limit_spreads_slowing_down():
+    one = np.array([1.0])
+    out = limit_acceleration(np.array([0.0]), one, one, dt=0.1, brake_limits=np.array([2.0]))
+    np.testing.assert_allclose(out, [0.8])
 
 
 def test_acceleration_is_limited_but_braking_is_not():
@@ -250,3 +363,32 @@ def test_reconfiguring_channels_restarts_from_rest():
     governor.reconfigure(config(output_mode="joint_velocity", joint_names=["a"]))
     decision = governor.on_proposal(Proposal(1.1, ("a",), np.array([0.5]), 0.0), now=1.1)
     assert decision.velocities.shape == (1,)
+
+
+def test_ros_time_jumping_back_stops_and_lets_proposals_in_the_new_time_through():
+    governor = SafetyGovernor(config())
+    assert moving(governor.on_proposal(twist(0.1, 0, stamp=100.0), now=100.0))
+    jump = governor.on_clock_jump_back(70.0, "ROS time jumped back")
+    assert jump.stopped and "jumped back" in jump.reason
+    stopped = governor.on_tick(70.05)
+    assert stopped.stopped and "jumped back" in stopped.reason  # keeps stopping, says why
+    assert moving(governor.on_proposal(twist(0.1, 0, stamp=70.1), now=70.1))  # new time
+    assert governor.on_tick(70.15) is None
+
+
+def test_before_the_jump_a_proposal_in_the_new_time_is_ignored():
+    governor = SafetyGovernor(config())
+    governor.on_proposal(twist(0.1, 0, stamp=100.0), now=100.0)
+    assert isinstance(governor.on_proposal(twist(0.1, 0, stamp=70.0), now=100.05), Ignored)
+
+
+def test_trajectory_target_holds_the_positions_measured_when_the_stop_began():
+    target = TrajectoryTarget()
+    stop = Decision(np.zeros(2), 0.0, True, Level.WARN, "stopped")
+    move = Decision(np.array([0.5, 0.0]), 1.0, False, Level.OK, "moving")
+    assert target.positions(stop, None) is None  # nothing measured: nothing to point at
+    np.testing.assert_allclose(target.positions(move, np.array([0.0, 1.0])), [0.05, 1.0])
+    np.testing.assert_allclose(target.positions(stop, np.array([0.1, 1.0])), [0.1, 1.0])
+    np.testing.assert_allclose(target.positions(stop, np.array([-0.3, 1.0])), [0.1, 1.0])
+    np.testing.assert_allclose(target.positions(move, np.array([-0.3, 1.0])), [-0.25, 1.0])
+    np.testing.assert_allclose(target.positions(stop, np.array([-0.2, 1.0])), [-0.2, 1.0])

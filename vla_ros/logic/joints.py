@@ -25,7 +25,7 @@ class JointSample:
     stamp: float
     names: tuple[str, ...]
     positions: np.ndarray
-    velocities: np.ndarray | None  # None when any configured joint lacks a velocity
+    velocities: np.ndarray | None  # None when any configured joint's velocity is unknown
 
 
 @dataclass
@@ -55,42 +55,46 @@ class JointStateAssembler:
     ) -> tuple[JointSample | None, tuple[str, ...]]:
         """Add one message; returns the complete sample (or None) and the ignored extra joints.
 
+        A message that names none of the configured joints (another publisher on the topic, such
+        as a gripper's) is ignored: (None, all its names). NaN, inf or missing velocities mean
+        "unknown" (ros2_control publishes NaN for position-only joints), never a fault.
         Raises InvalidJointState (and forgets the joints the message names) on inconsistent
-        arrays, NaN or inf in a configured joint, or a message naming none of the joints.
+        arrays or a position that is NaN or inf.
         """
         names = tuple(names)
         if not names:
             raise InvalidJointState("joint state names no joints")
         if len(positions) != len(names):
             raise InvalidJointState(f"{len(positions)} positions for {len(names)} joint names")
-        if velocities and len(velocities) != len(names):
+        if len(velocities) and len(velocities) != len(names):
             raise InvalidJointState(f"{len(velocities)} velocities for {len(names)} joint names")
         if len(set(names)) != len(names):
             raise InvalidJointState(f"duplicate joint names in {list(names)}")
         wanted = self.joint_names or names
         known = [n for n in names if n in wanted]
         if not known:
-            raise InvalidJointState(
-                f"none of the configured joints {list(wanted)} in message naming {list(names)}"
-            )
+            return None, names
         values: dict[str, _JointValue] = {}
         for i, name in enumerate(names):
             if name not in wanted:
                 continue
             position = float(positions[i])
-            velocity = float(velocities[i]) if velocities else None
-            if not math.isfinite(position) or (
-                velocity is not None and not math.isfinite(velocity)
-            ):
+            if not math.isfinite(position):
                 for stale in known:
                     self._latest.pop(stale, None)
-                raise InvalidJointState(f"joint {name!r} is not finite ({position}, {velocity})")
-            values[name] = _JointValue(stamp, position, velocity)
+                raise InvalidJointState(f"joint {name!r} position is not finite ({position})")
+            velocity = float(velocities[i]) if len(velocities) else math.nan
+            known_velocity = velocity if math.isfinite(velocity) else None
+            values[name] = _JointValue(stamp, position, known_velocity)
         if not self.joint_names:
             self._latest = {}
         self._latest.update(values)
         extra = tuple(n for n in names if n not in wanted)
         return self._sample(wanted), extra
+
+    def forget(self) -> None:
+        """Drop every value (ROS time jumped back: their stamps belong to the old time)."""
+        self._latest.clear()
 
     def missing(self) -> tuple[str, ...]:
         return tuple(n for n in self.joint_names if n not in self._latest)

@@ -40,6 +40,9 @@ class SafetyConfig:
     max_linear_accel: float
     max_angular_accel: float
     max_joint_accel: float
+    max_linear_brake: float
+    max_angular_brake: float
+    max_joint_brake: float
     uncertainty_slowdown: float
     uncertainty_stop: float
     watchdog_timeout: float
@@ -52,6 +55,9 @@ class SafetyConfig:
             "max_linear_accel",
             "max_angular_accel",
             "max_joint_accel",
+            "max_linear_brake",
+            "max_angular_brake",
+            "max_joint_brake",
         ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
@@ -106,6 +112,14 @@ class SafetyConfig:
             return np.array([self.max_linear_accel] * 3 + [self.max_angular_accel] * 3)
         return np.full(len(self.joint_names), self.max_joint_accel)
 
+    def brake_limits(self) -> np.ndarray:
+        """Deceleration limits per channel; inf where braking is unlimited (a limit of 0)."""
+        if self.output_mode is OutputMode.TWIST:
+            limits = np.array([self.max_linear_brake] * 3 + [self.max_angular_brake] * 3)
+        else:
+            limits = np.full(len(self.joint_names), self.max_joint_brake)
+        return np.where(limits > 0, limits, np.inf)
+
 
 def speed_scale(uncertainty: float, slowdown: float, stop: float) -> float:
     """1 at or below `slowdown`, 0 at or above `stop`, linear in between; 0 if not finite."""
@@ -132,13 +146,43 @@ def clamp_preserving_direction(velocity: np.ndarray, limits: np.ndarray) -> np.n
 
 
 def limit_acceleration(
-    target: np.ndarray, previous: np.ndarray, accel_limits: np.ndarray, dt: float
+    target: np.ndarray,
+    previous: np.ndarray,
+    accel_limits: np.ndarray,
+    dt: float,
+    brake_limits: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Limit how fast each channel speeds up; slowing down toward zero is never held back."""
-    step = accel_limits * min(max(dt, 0.0), ACCEL_WINDOW_S)
-    low = np.minimum(previous, 0.0) - step
-    high = np.maximum(previous, 0.0) + step
-    return np.clip(target, low, high)
+    """Move from `previous` toward `target` no faster than the limits allow, along a straight line.
+
+    Speeding a channel up (away from zero, including past zero in a reversal) is limited by
+    `accel_limits`; slowing it toward zero by `brake_limits` (None or inf: unlimited, so a change
+    that only brakes is never held back). When any channel is over its limit the whole change is
+    scaled, never one channel alone: a base that speeds up keeps its curvature, an arm its
+    joint-space direction. Stop commands do not pass through here: they are immediate.
+    """
+    window = min(max(dt, 0.0), ACCEL_WINDOW_S)
+    speed_up = accel_limits * window
+    if brake_limits is None:
+        brake = np.full_like(previous, np.inf)
+    else:  # unlimited stays unlimited, even over a window of zero (inf * 0 would be NaN)
+        finite = np.isfinite(brake_limits)
+        brake = np.full_like(previous, np.inf)
+        brake[finite] = brake_limits[finite] * window
+    # The interval each channel may reach: toward zero by `brake` (once at zero, the rest of a
+    # reversal is a speed-up the other way), away from zero by `speed_up`.
+    with np.errstate(invalid="ignore"):
+        braked = np.abs(previous) - brake
+        direction = np.sign(previous)
+        toward_zero = np.where(braked > 0, direction * braked, -direction * speed_up)
+    high = np.where(previous >= 0, previous + speed_up, toward_zero)
+    low = np.where(previous > 0, toward_zero, previous - speed_up)
+    change = target - previous
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(change > 0, (high - previous) / change, (low - previous) / change)
+    fraction = float(np.min(np.where(change != 0, room, 1.0), initial=1.0))
+    if fraction >= 1.0:
+        return target.copy()  # exactly: previous + (target - previous) can round
+    return previous + change * max(0.0, fraction)
 
 
 class InvalidProposal(ValueError):
@@ -208,6 +252,7 @@ class SafetyGovernor:
     last_proposal_time: float | None = None
     last_proposal_stamp: float | None = None
     stop_reason: str | None = None
+    waiting_reason: str = "no proposal received yet"  # why there is no proposal to follow
     _motion: _Motion = field(init=False)
 
     def __post_init__(self) -> None:
@@ -229,6 +274,17 @@ class SafetyGovernor:
         was_stopped = self.stop_reason is not None
         self.stop_reason = None
         return was_stopped
+
+    def on_clock_jump_back(self, now: float, reason: str) -> Decision:
+        """Time went backwards: stop now, and follow only proposals stamped in the new time.
+
+        Forgetting the last proposal's time and stamp is what lets the new ones through: stamped
+        in the new time, they would otherwise never be newer than the last one.
+        """
+        self.last_proposal_time = None
+        self.last_proposal_stamp = None
+        self.waiting_reason = reason
+        return self.stop(now, Level.WARN, f"stopped: {reason}")
 
     # -- inputs -------------------------------------------------------------------------------
     def on_proposal(self, proposal: Proposal, now: float) -> Decision | Ignored:
@@ -267,7 +323,11 @@ class SafetyGovernor:
         command = clamp_preserving_direction(target, self.config.speed_limits()) * scale
         dt = ACCEL_WINDOW_S if self._motion.time is None else now - self._motion.time
         command = limit_acceleration(
-            command, self._motion.velocities, self.config.accel_limits(), dt
+            command,
+            self._motion.velocities,
+            self.config.accel_limits(),
+            dt,
+            self.config.brake_limits(),
         )
         self._motion = _Motion(command, now)
         if scale < 1.0:
@@ -286,7 +346,7 @@ class SafetyGovernor:
         if self.stop_reason is not None:
             return self.stop(now, Level.WARN, f"stopped: {self.stop_reason}")
         if self.last_proposal_time is None:
-            return self.stop(now, Level.WARN, "stopped: no proposal received yet")
+            return self.stop(now, Level.WARN, f"stopped: {self.waiting_reason}")
         silent = now - self.last_proposal_time
         if silent > self.config.watchdog_timeout:
             return self.stop(
@@ -302,3 +362,28 @@ class SafetyGovernor:
         zeros = np.zeros(len(self.config.channels))
         self._motion = _Motion(zeros)  # from rest, the next change gets a full window
         return Decision(zeros, 0.0, True, level, reason)
+
+
+@dataclass
+class TrajectoryTarget:
+    """Where a joint_trajectory command points, given the decision and the measured positions.
+
+    Moving: one control window ahead of the measured positions. Stopped: the positions measured
+    when the stop began, held for as long as it lasts: re-reading them would follow an arm that
+    sags under gravity all the way down, and the zero pose would slam it. With no measurement
+    yet there is nothing safe to point at (None: publish nothing).
+    """
+
+    held: np.ndarray | None = None
+
+    def positions(self, decision: Decision, measured: np.ndarray | None) -> np.ndarray | None:
+        if not decision.stopped:
+            self.held = None
+            return None if measured is None else measured + decision.velocities * ACCEL_WINDOW_S
+        if self.held is None and measured is not None:
+            self.held = measured.copy()
+        return self.held
+
+    def forget(self) -> None:
+        """The joints changed: a held target for the old ones means nothing."""
+        self.held = None

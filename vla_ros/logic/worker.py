@@ -73,3 +73,61 @@ class TriggeredWorker:
             finally:
                 with self._lock:
                     self._busy = False
+
+
+class BackgroundLoader:
+    """Builds something slow (a policy) on a thread of its own while the old one keeps serving.
+
+    `request(args)` starts a load (a request made during a load waits, and only the newest
+    waiting one is kept); a finished result is handed over once by `take()`, so the thread that
+    uses it decides when to switch. A load that raises goes to `on_error(args, error)`, and
+    nothing is handed over.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[dict], object],
+        on_error: Callable[[dict, BaseException], None],
+        name: str = "loader",
+    ) -> None:
+        self._load = load
+        self._on_error = on_error
+        self._name = name
+        self._lock = threading.Lock()
+        self._waiting: dict | None = None
+        self._loading = False
+        self._result: tuple[dict, object] | None = None
+
+    def request(self, args: dict) -> None:
+        with self._lock:
+            self._waiting = args
+            if self._loading:
+                return
+            self._loading = True
+        threading.Thread(target=self._serve, name=self._name, daemon=True).start()
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._loading
+
+    def take(self) -> tuple[dict, object] | None:
+        """The newest finished (args, result), once; None if nothing new has loaded."""
+        with self._lock:
+            result, self._result = self._result, None
+            return result
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                args, self._waiting = self._waiting, None
+                if args is None:
+                    self._loading = False
+                    return
+            try:
+                result = self._load(args)
+            except Exception as error:  # reported by the owner, who keeps what it had
+                self._on_error(args, error)
+                continue
+            with self._lock:
+                self._result = (args, result)
