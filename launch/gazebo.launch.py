@@ -3,7 +3,7 @@
 ros2 launch vla_ros gazebo.launch.py world:=/path/world.sdf robot_description:=/path/robot.sdf
 Arguments: world, robot_description (SDF or URDF file spawned into the world), robot_name,
 bridge_config (default: config/gz_bridge.yaml), headless, params_file, use_sim_time (default
-true), log_level. Needs ros_gz_sim and ros_gz_bridge; see docs/gazebo.md.
+true), namespace, log_level. Needs ros_gz_sim and ros_gz_bridge; see docs/gazebo.md.
 """
 
 from launch import LaunchDescription

@@ -3,8 +3,8 @@
 ros2 launch vla_ros sim.launch.py scene:=mobile
 ros2 topic pub --once /voice_command std_msgs/String "data: 'go to the red cube'"
 Arguments: scene (mobile, arm, humanoid), params_file (default: the scene's config), use_sim_time
-(default true: the simulator publishes /clock), log_level. The simulator takes its task from
-/voice_command too, so one command sets both what the robot does and what counts as success.
+(default true: the simulator publishes /clock), namespace, log_level. The simulator takes its task
+from /voice_command too, so one command sets both what the robot does and what counts as success.
 """
 
 from launch import LaunchContext, LaunchDescription

@@ -1,7 +1,8 @@
 """The vla_ros nodes against a real robot: ros2 launch vla_ros vla.launch.py [params_file:=...]
 
 Arguments: params_file (default: config/vla.yaml, a mobile base on /cmd_vel; use arm.yaml or
-humanoid.yaml for joint control), use_sim_time, log_level.
+humanoid.yaml for joint control), namespace (e.g. robot1: every topic and service under it),
+use_sim_time, log_level.
 """
 
 from launch import LaunchDescription

@@ -52,8 +52,12 @@ def ros_arguments(
     remappings: Mapping[str, str] = (),
     log_level: str | None = None,
     node: str | None = None,
+    namespace: str = "",
 ) -> list[str]:
     """The `--ros-args ...` tail that starts a node with these files, values and remappings.
+
+    A `namespace` ("/robot1") moves every topic and service of the node under it: the package's
+    names are all relative, so two robots can share one graph.
 
     Name the `node` whenever a file has a section for it: a plain `-p name:=value` is a `/**`
     rule, and rcl lets a file's node section override `/**` rules (config/vla.yaml has both), so
@@ -65,6 +69,8 @@ def ros_arguments(
     prefix = f"{node}:" if node else ""
     for name, value in dict(parameters).items():
         args += ["-p", f"{prefix}{name}:={_yaml_value(value)}"]
+    if namespace:
+        args += ["-r", f"__ns:={normalise_namespace(namespace)}"]
     for source, target in dict(remappings).items():
         args += ["-r", f"{source}:={target}"]
     if log_level:
@@ -80,3 +86,17 @@ def _yaml_value(value: object) -> str:
     if isinstance(value, str):
         return f"'{value}'"
     return str(value)
+
+
+def normalise_namespace(namespace: str) -> str:
+    """ "robot1" or "/robot1/" -> "/robot1"; ValueError for names ROS would refuse."""
+    name = "/" + namespace.strip("/")
+    parts = name[1:].split("/")
+    if not all(part and (part[0].isalpha() or part[0] == "_") for part in parts) or not all(
+        c.isalnum() or c == "_" for part in parts for c in part
+    ):
+        raise ValueError(
+            f"invalid namespace {namespace!r}: use letters, digits and _, separated by /, "
+            "each part starting with a letter or _"
+        )
+    return name

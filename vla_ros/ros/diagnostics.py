@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 
-from vla_ros.logic.health import Level
+from vla_ros.logic.health import Level, fault_key
 from vla_ros.ros.qos import COMMANDS
 
-TOPIC = "/diagnostics"
+# Relative, like every topic of the package: under a namespace each robot reports on its own.
+TOPIC = "diagnostics"
 
 
 class DiagnosticsReporter:
@@ -34,8 +35,12 @@ class DiagnosticsReporter:
         return self._message
 
     def report(self, level: Level, message: str, values: Mapping[str, object] = ()) -> None:
-        """Set the current status; publishes right away if the level or message changed."""
-        changed = (level, message) != (self._level, self._message)
+        """Set the current status; publishes right away if the level or the kind of message changed.
+
+        A message that differs only in its numbers (an age that grows) is the same status: it is
+        published with the next periodic report, not at every step.
+        """
+        changed = (level, fault_key(message)) != (self._level, fault_key(self._message))
         self._level, self._message = level, message
         if values:
             self._values.update({key: _text(value) for key, value in dict(values).items()})

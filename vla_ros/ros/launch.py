@@ -36,6 +36,12 @@ def common_arguments(default_params_file: str, use_sim_time: bool) -> list[Decla
             description="Follow /clock instead of the wall clock",
         ),
         DeclareLaunchArgument(
+            "namespace",
+            default_value="",
+            description="Namespace for every node, its topics and services (e.g. robot1): "
+            "two robots share one graph under two namespaces",
+        ),
+        DeclareLaunchArgument(
             "log_level",
             default_value="info",
             choices=["debug", "info", "warn", "error"],
@@ -49,7 +55,8 @@ def node_actions(
     params_file: Substitution | str | None = None,
     extra_parameters: Mapping[str, Mapping[str, Substitution | str]] | None = None,
 ) -> list[Node]:
-    """One launch_ros Node per spec of the graph, sharing params_file, use_sim_time, log_level.
+    """One launch_ros Node per spec of the graph, sharing params_file, namespace, use_sim_time and
+    log_level.
 
     `params_file` defaults to the `params_file` launch argument.
     """
@@ -60,6 +67,7 @@ def node_actions(
             package=PACKAGE,
             executable=spec.executable,
             name=spec.executable,
+            namespace=LaunchConfiguration("namespace"),
             output="screen",
             emulate_tty=True,
             parameters=[

@@ -56,9 +56,14 @@ class ParameterSet:
     """A node's parameters: declared with descriptions and ranges, validated as a whole.
 
     `validate` gets the complete candidate values and raises ValueError to refuse a change; its
-    message becomes the reason `ros2 param set` prints. `on_change` runs after a change is
-    accepted. Values given at start-up (YAML, --ros-args -p) pass the same checks; a bad one
-    stops the node from starting, with the reason.
+    message becomes the reason `ros2 param set` prints. Values given at start-up (YAML,
+    --ros-args -p) pass the same checks; a bad one stops the node from starting, with the reason.
+
+    `on_change` applies an accepted change, after the set has succeeded, from the node's executor:
+    never inside rclpy's validation callback, where publishing or reconfiguring can fail half-way
+    and leave the parameter service without an answer (Humble has no post-set callback, so a
+    guard condition carries the change out of the callback). `values` is what has been applied.
+    An exception while applying is logged with its reason; it never ends the node.
     """
 
     def __init__(
@@ -82,6 +87,9 @@ class ParameterSet:
         }
         if validate is not None:
             validate(self.values)
+        self._accepted = dict(self.values)
+        self._pending: set[str] = set()
+        self._apply_guard = node.create_guard_condition(self._apply_pending)
         node.add_on_set_parameters_callback(self._on_set)
 
     def __getitem__(self, name: str) -> Any:
@@ -99,7 +107,7 @@ class ParameterSet:
             overrides[spec.name] = Parameter(spec.name, value=float(given.value))
 
     def _on_set(self, parameters: list[Parameter]) -> SetParametersResult:
-        candidate = dict(self.values)
+        candidate = dict(self._accepted)
         changed = set()
         try:
             for parameter in parameters:
@@ -114,7 +122,21 @@ class ParameterSet:
             self._node.get_logger().warning(f"refused parameter change: {error}")
             return SetParametersResult(successful=False, reason=str(error))
         if changed:
-            self.values = candidate
-            if self._on_change is not None:
-                self._on_change(self.values, changed)
+            self._accepted = candidate
+            self._pending |= changed
+            self._apply_guard.trigger()
         return SetParametersResult(successful=True)
+
+    def _apply_pending(self) -> None:
+        changed, self._pending = self._pending, set()
+        if not changed:
+            return
+        self.values = dict(self._accepted)
+        if self._on_change is None:
+            return
+        try:
+            self._on_change(self.values, changed)
+        except Exception as error:  # a parameter change must never end the node
+            self._node.get_logger().error(
+                f"applying {sorted(changed)} failed: {type(error).__name__}: {error}"
+            )

@@ -1,8 +1,11 @@
-"""The main() every node executable shares: init, spin, and a clean exit on Ctrl-C or SIGTERM."""
+"""The main() every node executable shares: init, spin, and a clean exit on Ctrl-C, SIGTERM or
+SIGHUP."""
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import os
 import signal
 import sys
 import threading
@@ -14,9 +17,24 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from vla_ros.ros.launcher import PARENT_ENV
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent() -> None:
+    """Ask Linux for SIGTERM when the launcher dies, however it dies (even SIGKILL)."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if str(os.getppid()) != parent:  # it died before the request was in place
+        os.kill(os.getpid(), signal.SIGTERM)
+
 
 def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None) -> int:
-    """Run one node until Ctrl-C or SIGTERM; returns the process exit status.
+    """Run one node until Ctrl-C, SIGTERM or SIGHUP; returns the process exit status.
 
     rclpy's own signal handlers would shut the context down before the node could act, so this
     catches the signals itself and calls the node's `before_shutdown()` (if it has one) while it
@@ -24,8 +42,9 @@ def run_node(make_node: Callable[[], Node], args: Sequence[str] | None = None) -
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda *_: stop.set())
+    _end_with_parent()
     node = None
     status = 0
     executor = SingleThreadedExecutor()

@@ -1,17 +1,61 @@
-"""Starting the node graph as processes, for users without `ros2 launch` (vla-ros run / sim)."""
+"""Starting the node graph as processes, for users without `ros2 launch` (vla-ros run / sim),
+the control benchmark and the tests.
+
+The nodes run in sessions of their own (a Ctrl-C in the terminal reaches only the parent, which
+stops them in order). So that none outlives the parent whatever ends it: SIGINT, SIGTERM and
+SIGHUP to the parent stop every node within STOP_TIMEOUT_S (`handle_stop_signals`), and each
+node asks the kernel to send it SIGTERM if the parent dies without stopping it (PARENT_ENV,
+read by vla_ros.ros.runner).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 from vla_ros.graph import NodeSpec, ros_arguments
+
+# Every node has ended this long after the parent was told to stop (the contract says 5 s).
+STOP_TIMEOUT_S = 4.0
+PARENT_ENV = "VLA_ROS_PARENT_PID"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StopRequested(KeyboardInterrupt):
+    """A stop signal reached the parent; raised where it was, like Ctrl-C's KeyboardInterrupt."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signal_name = signal.Signals(signum).name
+
+
+@contextlib.contextmanager
+def handle_stop_signals() -> Iterator[None]:
+    """SIGTERM (systemd, docker stop) and SIGHUP (a closed ssh session) stop the run as Ctrl-C
+    does: by default they would end the parent at once and leave its nodes driving the robot."""
+
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return  # a stop is under way; a second signal must not interrupt it
+        stopping = True
+        raise StopRequested(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class NodeProcesses:
@@ -25,18 +69,27 @@ class NodeProcesses:
         log_dir: Path | None = None,
         log_level: str | None = None,
         env: Mapping[str, str] | None = None,
+        namespace: str = "",
+        prefix: Sequence[str] = (),
     ) -> None:
         """`parameters` maps node names to values given on top of the files (`-p`).
 
         With `log_dir`, each node writes to `<log_dir>/<node>.log`; otherwise it shares this
-        terminal.
+        terminal. `prefix` goes before each command (`ip netns exec host_a`: another host).
         """
         self.specs = tuple(specs)
         self.params_files = params_files
         self.parameters = parameters or {}
         self.log_dir = log_dir
         self.log_level = log_level
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.namespace = namespace
+        self.prefix = list(prefix)
+        self.env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            PARENT_ENV: str(os.getpid()),
+            **(env or {}),
+        }
         self.processes: dict[str, subprocess.Popen] = {}
         self._logs: list[IO[str]] = []
 
@@ -53,8 +106,9 @@ class NodeProcesses:
             self.parameters.get(spec.executable, {}),
             log_level=self.log_level,
             node=spec.executable,
+            namespace=self.namespace,
         )
-        return [sys.executable, "-m", spec.module, *args]
+        return [*self.prefix, sys.executable, "-m", spec.module, *args]
 
     def start(self) -> None:
         if self.log_dir is not None:
@@ -86,7 +140,7 @@ class NodeProcesses:
             if (code := process.poll()) is not None
         }
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """SIGINT every node (each shuts down cleanly; the safety node's last word is a stop),
         then SIGKILL whatever is still running after `timeout`."""
         for process in self.processes.values():
