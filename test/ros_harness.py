@@ -65,12 +65,22 @@ class Collector:
         messages = self.messages
         return messages[-1] if messages else None
 
-    def wait_for(self, predicate: Callable[[Any], bool] = lambda m: True, timeout=10.0) -> Any:
-        """The first message (new or old) matching `predicate`, or None after `timeout`."""
+    def wait_for(
+        self,
+        predicate: Callable[[Any], bool] = lambda m: True,
+        timeout=10.0,
+        after: float | None = None,
+    ) -> Any:
+        """The first message matching `predicate`, or None after `timeout`.
+
+        With `after` (a time.monotonic() taken at a trigger), only messages that arrived after
+        it count: a stop test must never be satisfied by zeros sent before the stop.
+        """
         found: list[Any] = []
 
         def check() -> bool:
-            found[:] = [m for m in self.messages if predicate(m)]
+            candidates = self.messages if after is None else self.since(after)
+            found[:] = [m for m in candidates if predicate(m)]
             return bool(found)
 
         return found[0] if wait_until(check, timeout) else None

@@ -1,7 +1,9 @@
 """The fusion node in the full control graph: proposals, holds on bad input, the model's NaN."""
 
 import math
+import shutil
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -234,6 +236,8 @@ def test_lifecycle_node_waits_when_autostart_is_false(ros, control_graph, output
     change_state(Transition.TRANSITION_DEACTIVATE)
     assert is_hold(outputs.proposals.last)
     assert diagnosed(outputs.diagnostics, "fusion_node", "inactive")
+    quiet = time.monotonic()
+    assert not wait_until(lambda: outputs.proposals.since(quiet), timeout=1.0)
     outputs.cmd.clear()
     assert wait_until(lambda: len(outputs.cmd.messages) >= 10, timeout=5.0)
     assert not any(moving(t) for t in outputs.cmd.messages[-5:])
@@ -252,3 +256,106 @@ def test_watchdog_stops_the_robot_when_the_fusion_process_dies(control_graph, ou
     outputs.cmd.clear()
     assert wait_until(lambda: len(outputs.cmd.messages) >= 20, timeout=5.0)
     assert not any(moving(t) for t in outputs.cmd.messages)
+
+
+def proposing(outputs, after):
+    """Wait for proposals after `after`, and say whether any of them was a hold."""
+    assert wait_until(lambda: len(outputs.proposals.since(after)) >= 8, timeout=30.0)
+    return outputs.proposals.since(after)
+
+
+def test_a_mistyped_checkpoint_path_is_refused_at_once(ros, control_graph, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "mobile").mkdir(parents=True)
+    control_graph(robot=False)
+    results = ros.set_parameters("fusion_node", {"checkpoint": "runs/mobil"})
+    assert not all(r.successful for r in results)
+    assert "runs/ is a local folder" in " ".join(r.reason for r in results)
+
+
+def test_a_checkpoint_that_fails_to_load_leaves_the_running_policy(ros, control_graph, outputs):
+    _, robot = control_graph()
+    robot.say("go to the red cube")
+    assert outputs.proposals.wait_for(lambda m: not is_hold(m), timeout=60.0) is not None
+    trigger = time.monotonic()
+    # well formed, so accepted; it cannot be fetched here (HF_HUB_OFFLINE), so the load fails
+    results = ros.set_parameters("fusion_node", {"checkpoint": "someone/no-such-model"})
+    assert all(r.successful for r in results)
+    assert diagnosed(outputs.diagnostics, "fusion_node", "cannot load checkpoint")
+    assert not any(is_hold(m) for m in proposing(outputs, trigger))
+    back = time.monotonic()
+    assert all(r.successful for r in ros.set_parameters("fusion_node", {"checkpoint": ""}))
+    assert not any(is_hold(m) for m in proposing(outputs, back))
+
+
+def test_a_new_checkpoint_loads_beside_the_running_policy(ros, control_graph, outputs, tmp_path):
+    from vla_ros.model.checkpoint import resolve_checkpoint
+
+    copy = shutil.copytree(resolve_checkpoint(""), tmp_path / "copy")
+    log = ros.log()
+    _, robot = control_graph()
+    robot.say("go to the red cube")
+    assert outputs.proposals.wait_for(lambda m: not is_hold(m), timeout=60.0) is not None
+    trigger = time.monotonic()
+    assert all(r.successful for r in ros.set_parameters("fusion_node", {"checkpoint": str(copy)}))
+    assert wait_until(lambda: any(str(copy) in e.msg and "ready" in e.msg for e in log.messages))
+    after_swap = time.monotonic()
+    assert not any(is_hold(m) for m in outputs.proposals.since(trigger))  # never a gap
+    assert not any(is_hold(m) for m in proposing(outputs, after_swap))
+
+
+def test_a_stale_input_is_logged_once_and_reported_without_flooding(control_graph, outputs):
+    _, robot = control_graph(fusion={"max_image_age": 0.3})
+    log_collector = robot.ros.log()
+    robot.say("go to the red cube")
+    assert outputs.cmd.wait_for(moving, timeout=30.0) is not None
+    frozen = robot.image()
+    robot.image = lambda: frozen  # its age grows at every step: 0.31 s, 0.41 s, ...
+    assert diagnosed(outputs.diagnostics, "fusion_node", "picture is")
+    started = time.monotonic()
+    time.sleep(2.0)  # twenty steps, each with a new age in the reason
+
+    def fusion_stale(msg):
+        return any(
+            s.name == "vla_ros/fusion_node" and "picture is" in s.message for s in msg.status
+        )
+
+    reports = [a for a in outputs.diagnostics.since(started) if fusion_stale(a)]
+    assert 1 <= len(reports) <= 4  # the periodic report (1 Hz), not one per step
+    assert sum("picture is" in e.msg for e in log_collector.messages) == 1
+
+
+CHUNKED = {"fusion.kind": "transformer", "chunk.size": 16, "chunk.replan_every": 16}
+
+
+def test_after_a_hold_the_policy_starts_afresh_on_the_new_picture(
+    ros, control_graph, outputs, tmp_path
+):
+    """A queued action chunk was computed from pictures before the hold: never serve it."""
+    from test_fusion_configurations import saved_checkpoint
+
+    from vla_ros.bench.feed import textured_scene
+    from vla_ros.logic.images import resize_rgb
+    from vla_ros.model import load_policy
+    from vla_ros.model.policy import Observation
+
+    checkpoint = saved_checkpoint(tmp_path / "chunked", CHUNKED)
+    _, robot = control_graph(fusion={"checkpoint": checkpoint, "max_image_age": 0.3})
+    robot.say("go to the red cube")
+    assert outputs.proposals.wait_for(lambda m: not is_hold(m), timeout=60.0) is not None
+    frozen = robot.image()
+    robot.image = lambda: frozen
+    held = time.monotonic()
+    assert outputs.proposals.wait_for(is_hold, after=held, timeout=5.0) is not None
+    new_picture = textured_scene(seed=7)
+    robot.pixels = new_picture
+    resumed = time.monotonic()
+    robot.image = robot.sane_image
+    first = outputs.proposals.wait_for(lambda m: not is_hold(m), after=resumed, timeout=10.0)
+    assert first is not None
+    fresh = load_policy(checkpoint)
+    zeros = np.zeros(2, np.float32)
+    expected = fresh.select_action(
+        Observation(resize_rgb(new_picture, (64, 64)), "go to the red cube", zeros, zeros)
+    )
+    np.testing.assert_allclose(first.velocity, expected.action, atol=1e-4)

@@ -2,11 +2,14 @@
 
 import math
 import signal
+import time
 
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist, TwistStamped
 from rcl_interfaces.srv import GetParameters
 from ros_harness import Collector, Repeater, wait_until
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32, Float64MultiArray, String
 from std_srvs.srv import Trigger
@@ -26,23 +29,35 @@ FAST = {  # generous acceleration so the first command already shows the speed
 }
 
 
-def proposal(ros, names, velocities, uncertainty):
+def proposal(ros, names, velocities, uncertainty, stamp=None):
     msg = JointState(name=list(names), velocity=[float(v) for v in velocities])
     msg.effort = [float(uncertainty)] * len(msg.name)
-    msg.header.stamp = ros.probe.get_clock().now().to_msg()
+    msg.header.stamp = stamp or ros.probe.get_clock().now().to_msg()
     return msg
 
 
 class FusionStandIn:
-    """The probe publishing proposals at 10 Hz, as the fusion node would."""
+    """The probe publishing proposals at 10 Hz, as the fusion node would.
 
-    def __init__(self, ros, names=("linear_x", "angular_z"), velocities=(0.3, 0.4), u=0.0):
+    `clock` (a callable returning a builtin_interfaces Time) stamps them; default: wall time.
+    """
+
+    def __init__(
+        self,
+        ros,
+        names=("linear_x", "angular_z"),
+        velocities=(0.3, 0.4),
+        u=0.0,
+        clock=None,
+        topic="/vla/proposal",
+    ):
         self.names, self.velocities, self.uncertainty = names, velocities, u
-        self.publisher = ros.publisher(JointState, "/vla/proposal", qos.LATEST)
+        self.publisher = ros.publisher(JointState, topic, qos.LATEST)
+        stamp = clock or (lambda: None)
         self.repeater = Repeater(
             ros,
             self.publisher,
-            lambda: proposal(ros, self.names, self.velocities, self.uncertainty),
+            lambda: proposal(ros, self.names, self.velocities, self.uncertainty, stamp()),
             10.0,
         )
 
@@ -56,6 +71,19 @@ def moving(twist):
 
 def is_zero(twist):
     return not moving(twist)
+
+
+def stopped_after(collector, trigger, check=is_zero, count=5):
+    """From the first stop after `trigger` on, every command is a stop (waiting for `count`).
+
+    Only messages that arrived after the trigger count: zeros sent before it prove nothing.
+    """
+    first = collector.wait_for(check, after=trigger)
+    if first is None:
+        return False
+    arrived = next(t for t, m in collector.items if m is first)
+    assert wait_until(lambda: len(collector.since(arrived)) >= count)
+    return all(check(m) for m in collector.since(arrived))
 
 
 @pytest.fixture
@@ -107,11 +135,9 @@ def test_watchdog_stops_and_keeps_stopping_until_proposals_return(ros, safety):
     cmd, _ = safety
     fusion = FusionStandIn(ros)
     assert cmd.wait_for(moving) is not None
+    trigger = time.monotonic()
     fusion.stop()
-    assert cmd.wait_for(is_zero, timeout=3.0) is not None
-    cmd.clear()
-    assert wait_until(lambda: len(cmd.messages) >= 10, timeout=3.0)  # keeps publishing stops
-    assert all(is_zero(t) for t in cmd.messages)
+    assert stopped_after(cmd, trigger, count=10)  # and keeps publishing stops
     FusionStandIn(ros)
     assert cmd.wait_for(moving) is not None
 
@@ -120,10 +146,9 @@ def test_stop_service_holds_zero_until_resume(ros, safety):
     cmd, _ = safety
     FusionStandIn(ros)
     assert cmd.wait_for(moving) is not None
+    trigger = time.monotonic()
     assert ros.call(Trigger, "/vla/stop", Trigger.Request()).success
-    cmd.clear()
-    assert wait_until(lambda: len(cmd.messages) >= 10, timeout=3.0)
-    assert all(is_zero(t) for t in cmd.messages)
+    assert stopped_after(cmd, trigger, count=10)
     assert ros.call(Trigger, "/vla/resume", Trigger.Request()).success
     assert cmd.wait_for(moving) is not None
 
@@ -133,11 +158,9 @@ def test_stop_instruction_stops_and_a_new_command_resumes(ros, safety):
     FusionStandIn(ros)
     instruction = ros.publisher(String, "/vla/instruction", qos.LATCHED)
     assert cmd.wait_for(moving) is not None
+    trigger = time.monotonic()
     instruction.publish(String(data="stop"))
-    assert cmd.wait_for(is_zero, timeout=1.0) is not None
-    cmd.clear()
-    assert wait_until(lambda: len(cmd.messages) >= 5)
-    assert all(is_zero(t) for t in cmd.messages)
+    assert stopped_after(cmd, trigger)
     instruction.publish(String(data="go to the red cube"))
     assert cmd.wait_for(moving) is not None
 
@@ -154,22 +177,74 @@ def test_joint_velocity_mode_publishes_in_joint_names_order(ros):
     assert list(msg.data) == pytest.approx([-0.2, 0.0, 0.3])
 
 
-def test_joint_trajectory_stop_holds_the_measured_positions(ros):
+class SaggingArm:
+    """Joint states of an arm whose joint `a` sinks 0.01 rad per message unless held up.
+
+    Published like ros2_control's joint_state_broadcaster: position-only joints carry NaN
+    velocity and effort.
+    """
+
+    def __init__(self, ros):
+        self.positions = {"a": -0.4, "b": 0.7}
+        self.sagging = False
+        publisher = ros.publisher(JointState, "/joint_states", qos.SENSOR)
+        Repeater(ros, publisher, self.state, 20.0)
+
+    def state(self):
+        if self.sagging:
+            self.positions["a"] -= 0.01
+        return JointState(
+            name=["b", "a"],
+            position=[self.positions["b"], self.positions["a"]],
+            velocity=[math.nan, math.nan],
+            effort=[math.nan, math.nan],
+        )
+
+
+def points_moving(msg):
+    return bool(msg.points) and any(msg.points[0].velocities)
+
+
+def test_joint_trajectory_stop_holds_where_the_stop_began_not_where_the_arm_sags(ros):
     trajectories = ros.collect(JointTrajectory, "/joint_trajectory")
     ros.add(SafetyNode, {**FAST, "output_mode": "joint_trajectory", "joint_names": ["a", "b"]})
-    robot = ros.publisher(JointState, "/joint_states", qos.SENSOR)
-    Repeater(ros, robot, lambda: JointState(name=["b", "a"], position=[0.7, -0.4]), 20.0)
+    arm = SaggingArm(ros)
     fusion = FusionStandIn(ros, names=("a", "b"), velocities=(0.5, 0.0))
-    moving_msg = trajectories.wait_for(lambda m: m.points and any(m.points[0].velocities))
+    moving_msg = trajectories.wait_for(points_moving)
     assert moving_msg is not None
     assert list(moving_msg.joint_names) == ["a", "b"]
     assert moving_msg.points[0].positions[0] > -0.4  # ahead of the measured position
+    assert (moving_msg.header.stamp.sec, moving_msg.header.stamp.nanosec) == (0, 0)
+    trigger = time.monotonic()
     fusion.stop()
-    stop = trajectories.wait_for(
-        lambda m: m.points and not any(m.points[0].velocities), timeout=3.0
+    first_stop = trajectories.wait_for(lambda m: not points_moving(m), timeout=3.0, after=trigger)
+    assert first_stop is not None
+    held = list(first_stop.points[0].positions)
+    assert held == pytest.approx([-0.4, 0.7])  # where it was: never the zero pose
+    arm.sagging = True
+    sagged = arm.positions["a"]
+    assert wait_until(lambda: arm.positions["a"] < sagged - 0.1)
+    later = trajectories.since(time.monotonic() - 0.2)
+    assert later and all(list(m.points[0].positions) == held for m in later)
+    assert all((m.header.stamp.sec, m.header.stamp.nanosec) == (0, 0) for m in later)
+
+
+def test_joint_trajectory_publishes_nothing_before_a_joint_state_and_says_why(ros):
+    trajectories = ros.collect(JointTrajectory, "/joint_trajectory")
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    ros.add(SafetyNode, {**FAST, "output_mode": "joint_trajectory", "joint_names": ["a", "b"]})
+    FusionStandIn(ros, names=("a", "b"), velocities=(0.5, 0.0))
+    assert wait_until(
+        lambda: any(
+            s.name == "vla_ros/safety_node" and s.level == b"\x02" and "no joint state" in s.message
+            for a in diagnostics.messages
+            for s in a.status
+        )
     )
-    assert stop is not None
-    assert list(stop.points[0].positions) == pytest.approx([-0.4, 0.7])  # never the zero pose
+    assert trajectories.messages == []  # never a trajectory without points
+    SaggingArm(ros)
+    assert trajectories.wait_for(points_moving) is not None
+    assert all(m.points for m in trajectories.messages)
 
 
 def test_twist_stamped_when_asked(ros):
@@ -181,24 +256,34 @@ def test_twist_stamped_when_asked(ros):
     assert msg.header.stamp.sec > 0
 
 
+def get_parameters(ros, names):
+    values = ros.call(
+        GetParameters, "/safety_node/get_parameters", GetParameters.Request(names=names)
+    ).values
+    return [v.double_value or v.string_value for v in values]
+
+
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"max_linear_speed": -1.0}, ""),
+        ({"max_linear_speed": -1.0}, "max_linear_speed"),
         ({"uncertainty_slowdown": 0.9}, "must be below"),
         ({"uncertainty_stop": 0.1}, "must be below"),
         ({"output_mode": "warp_drive"}, "output_mode"),
+        ({"max_joint_brake": -2.0}, "max_joint_brake"),
     ],
 )
 def test_invalid_runtime_changes_are_refused_and_change_nothing(ros, safety, change, reason):
+    cmd, _ = safety
+    before = get_parameters(ros, list(change))
+    FusionStandIn(ros, velocities=(2.0, 0.0))
+    assert cmd.wait_for(lambda t: t.linear.x == pytest.approx(0.5)) is not None
     results = ros.set_parameters("safety_node", change)
     assert not all(r.successful for r in results)
     assert reason in " ".join(r.reason for r in results)
-    names = list(change)
-    current = ros.call(
-        GetParameters, "/safety_node/get_parameters", GetParameters.Request(names=names)
-    )
-    assert [v.double_value or v.string_value for v in current.values] != list(change.values())
+    assert get_parameters(ros, list(change)) == before
+    trigger = time.monotonic()  # and the node still commands as before
+    assert cmd.wait_for(lambda t: t.linear.x == pytest.approx(0.5), after=trigger) is not None
 
 
 def test_valid_runtime_change_takes_effect(ros, safety):
@@ -232,3 +317,114 @@ def test_executable_stops_the_robot_on_sigterm_and_obeys_remaps(ros):
     # the proposals keep coming, so the last message can only be zero if it was the final stop
     last = cmd.last
     assert is_zero(last), output
+
+
+def test_cmd_vel_stamped_changed_at_run_time_never_kills_the_node(ros):
+    """The old Twist publisher's last word is a Twist stop; the node lives on and answers."""
+    cmd: Collector = ros.collect(Twist, "/cmd_vel")
+    process = ros.start("safety_node", ["-p", "max_linear_accel:=100.0"])
+    FusionStandIn(ros, velocities=(0.3, 0.0))
+    assert cmd.wait_for(moving, timeout=20.0) is not None
+    trigger = time.monotonic()
+    results = ros.set_parameters("safety_node", {"cmd_vel_stamped": True})
+    assert all(r.successful for r in results)
+    assert cmd.wait_for(is_zero, after=trigger) is not None
+    # Now stamped: plain Twist subscribers hear nothing more, and the last thing they heard is a
+    # stop, although moving proposals keep coming.
+    quiet = time.monotonic()
+    assert not wait_until(lambda: cmd.since(quiet + 0.3), timeout=1.0)
+    assert is_zero(cmd.last)
+    assert process.poll() is None
+    results = ros.set_parameters("safety_node", {"cmd_vel_stamped": False})
+    assert all(r.successful for r in results)
+    back = time.monotonic()
+    assert cmd.wait_for(moving, after=back) is not None
+    output = ros.stop(process, signal.SIGTERM)
+    assert process.returncode == 0, output
+    assert is_zero(cmd.last), output
+
+
+class SimClock:
+    """The probe plays a simulator: publishes /clock, 10 ms of ROS time per 10 ms."""
+
+    def __init__(self, ros, start=100.0):
+        self.time = start
+        publisher = ros.publisher(Clock, "/clock", 10)
+
+        def tick():
+            self.time += 0.01
+            publisher.publish(Clock(clock=self.stamp()))
+
+        self.timer = ros.probe.create_timer(0.01, tick)
+
+    def stamp(self):
+        from vla_ros.ros.messages import to_stamp
+
+        return to_stamp(self.time)
+
+
+def test_ros_time_jumping_back_stops_at_once_and_resumes_on_the_new_time(ros):
+    cmd = ros.collect(Twist, "/cmd_vel")
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    log = ros.log()
+    clock = SimClock(ros)
+    ros.add(SafetyNode, {**FAST, "use_sim_time": True})
+    FusionStandIn(ros, velocities=(0.3, 0.0), clock=clock.stamp)
+    assert cmd.wait_for(moving, timeout=10.0) is not None
+    trigger = time.monotonic()
+    clock.time -= 30.0  # a simulator reset
+    stop = cmd.wait_for(is_zero, after=trigger)
+    assert stop is not None  # at once: not after 30 s, when the old time would come round again
+    stopped_at = next(t for t, m in cmd.items if m is stop)
+    assert cmd.wait_for(moving, after=stopped_at, timeout=5.0) is not None  # on the new time
+    said = [
+        s.message
+        for a in diagnostics.messages
+        for s in a.status
+        if s.name == "vla_ros/safety_node" and "jumped back" in s.message
+    ]
+    assert said and all("30.0" in m or "29.9" in m or "30.1" in m for m in said)
+    assert sum("jumped back" in entry.msg for entry in log.messages) == 1
+
+
+def test_speeding_up_keeps_the_curvature(ros):
+    cmd = ros.collect(Twist, "/cmd_vel")
+    ros.add(
+        SafetyNode,
+        {**FAST, "max_linear_accel": 0.5, "max_angular_accel": 50.0, "max_angular_speed": 5.0},
+    )
+    FusionStandIn(ros, velocities=(0.4, 0.8))  # curvature 2 rad/m
+    first = cmd.wait_for(moving)
+    assert first is not None
+    assert first.linear.x < 0.4  # limited by the linear acceleration...
+    assert first.angular.z / first.linear.x == pytest.approx(2.0)  # ...and still turning as told
+    assert cmd.wait_for(lambda t: t.linear.x == pytest.approx(0.4)) is not None
+
+
+def test_a_braking_limit_ramps_slowing_down_but_stops_stay_immediate(ros):
+    cmd = ros.collect(Twist, "/cmd_vel")
+    ros.add(SafetyNode, {**FAST, "max_linear_brake": 0.5})
+    fusion = FusionStandIn(ros, velocities=(0.4, 0.0))
+    assert cmd.wait_for(lambda t: t.linear.x == pytest.approx(0.4)) is not None
+    trigger = time.monotonic()
+    fusion.velocities = (0.1, 0.0)
+    slowing = cmd.wait_for(lambda t: t.linear.x < 0.4 - 1e-9, after=trigger)
+    assert slowing is not None and slowing.linear.x > 0.1  # at most 0.05 m/s less per 0.1 s
+    assert cmd.wait_for(lambda t: t.linear.x == pytest.approx(0.1), timeout=15.0) is not None
+    trigger = time.monotonic()
+    assert ros.call(Trigger, "/vla/stop", Trigger.Request()).success
+    assert stopped_after(cmd, trigger)
+
+
+def test_two_robots_in_two_namespaces_share_one_graph(ros):
+    robot1 = ros.collect(Twist, "/robot1/cmd_vel")
+    robot2 = ros.collect(Twist, "/robot2/cmd_vel")
+    for namespace in ("/robot1", "/robot2"):
+        ros.add(SafetyNode, FAST, namespace=namespace)
+        FusionStandIn(ros, topic=f"{namespace}/vla/proposal")
+    assert robot1.wait_for(moving) is not None
+    assert robot2.wait_for(moving) is not None
+    trigger = time.monotonic()
+    assert ros.call(Trigger, "/robot1/vla/stop", Trigger.Request()).success
+    assert stopped_after(robot1, trigger)
+    assert robot2.wait_for(moving, after=time.monotonic()) is not None  # robot2 drives on

@@ -25,8 +25,8 @@ from sensor_msgs.msg import JointState
 
 from vla_ros import graph
 from vla_ros.bench.feed import SyntheticRobot
-from vla_ros.cli.launcher import NodeProcesses
 from vla_ros.ros import qos
+from vla_ros.ros.launcher import NodeProcesses
 from vla_ros.ros.messages import seconds
 
 BENCH_DOMAIN = 97
@@ -73,9 +73,9 @@ def safety_latency(samples: int = 2000, domain_id: int = BENCH_DOMAIN) -> Measur
         executor.add_node(probe)
         arrivals: list[float] = []
         probe.create_subscription(
-            Twist, "/cmd_vel", lambda _: arrivals.append(time.perf_counter()), qos.COMMANDS
+            Twist, "cmd_vel", lambda _: arrivals.append(time.perf_counter()), qos.COMMANDS
         )
-        proposals = probe.create_publisher(JointState, "/vla/proposal", qos.LATEST)
+        proposals = probe.create_publisher(JointState, "vla/proposal", qos.LATEST)
         if not _spin_until(executor, lambda: proposals.get_subscription_count() > 0, 10.0):
             raise RuntimeError("the safety node did not subscribe to /vla/proposal")
         round_trips = []
@@ -125,13 +125,13 @@ def fusion_loop(
         fusion_status: list[dict[str, str]] = []
         probe.create_subscription(
             JointState,
-            "/vla/proposal",
+            "vla/proposal",
             lambda m: stamps.append(seconds(m.header.stamp)) if m.name else None,
             qos.LATEST,
         )
         probe.create_subscription(
             DiagnosticArray,
-            "/diagnostics",
+            "diagnostics",
             lambda a: fusion_status.extend(
                 {kv.key: kv.value for kv in s.values}
                 for s in a.status

@@ -40,9 +40,9 @@ class SyntheticRobot:
         self.pixels = textured_scene()
         self.image: Callable[[], Image] = self.sane_image
         self.joints: Callable[[], JointState] = self.sane_joints
-        self.camera = node.create_publisher(Image, "/camera/image_raw", qos.SENSOR)
-        self.joint_states = node.create_publisher(JointState, "/joint_states", qos.SENSOR)
-        self.voice = node.create_publisher(String, "/voice_command", qos.COMMANDS)
+        self.camera = node.create_publisher(Image, "camera/image_raw", qos.SENSOR)
+        self.joint_states = node.create_publisher(JointState, "joint_states", qos.SENSOR)
+        self.voice = node.create_publisher(String, "voice_command", qos.COMMANDS)
         node.create_timer(1.0 / camera_hz, lambda: self.camera.publish(self.image()))
         node.create_timer(1.0 / joints_hz, lambda: self.joint_states.publish(self.joints()))
 

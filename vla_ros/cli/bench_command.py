@@ -14,10 +14,12 @@ LOOP_TARGET_HZ = 10.0
 
 
 def run(args: argparse.Namespace) -> int:
-    from vla_ros.model.benchmark import run_benchmark
-
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    if args.partition:
+        return _partition(args.partition, out)
+    from vla_ros.model.benchmark import run_benchmark
+
     run_benchmark(out, quick=args.quick)
     print("\ncontrol graph (every node a process, fed by a synthetic robot)", flush=True)
     safety = safety_latency(samples=300 if args.quick else 2000)
@@ -76,3 +78,25 @@ def _plot(measurements: list[Measurement], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _partition(cuts: int, out: Path) -> int:
+    from vla_ros.bench.partition import HostsUnavailable, measure_partitions
+
+    print(f"two hosts, {cuts} cuts of the link between them (node logs in {out / 'partition'})")
+    try:
+        result = measure_partitions(cuts, log_dir=out / "partition", progress=True)
+    except HostsUnavailable as reason:
+        print(f"vla-ros bench: cannot make two hosts here: {reason}")
+        return 1
+    summary = result.summary()
+    print(
+        f"stop latency after a cut: median {summary['stop_latency_median_s'] * 1e3:.0f} ms, "
+        f"max {summary['stop_latency_max_s'] * 1e3:.0f} ms (bound: watchdog_timeout + one "
+        f"period = {summary['bound_s'] * 1e3:.0f} ms); stayed stopped while cut: "
+        f"{summary['stayed_stopped_while_cut']}; moving again after healing: median "
+        f"{summary['resume_median_s']:.2f} s"
+    )
+    (out / "partition.json").write_text(json.dumps(summary, indent=2))
+    print(f"wrote {out / 'partition.json'}")
+    return 0

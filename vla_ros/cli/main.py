@@ -42,6 +42,15 @@ def _existing_file(text: str) -> Path:
     return path
 
 
+def _namespace(text: str) -> str:
+    from vla_ros.graph import normalise_namespace
+
+    try:
+        return normalise_namespace(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="vla-ros",
@@ -94,14 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run for the whole duration even after the task succeeds",
     )
+    sim.add_argument(
+        "--namespace",
+        type=_namespace,
+        help="run every node (and the simulator) under this namespace, e.g. robot1",
+    )
 
     run = commands.add_parser(
         "run",
         help="every node but the simulator, against a real robot or Gazebo",
         description=(
             "Start camera, voice, joint-state, fusion and safety nodes as processes, as "
-            "`ros2 launch vla_ros vla.launch.py` does. Ctrl-C stops them; the safety node "
-            "publishes a stop command on the way out."
+            "`ros2 launch vla_ros vla.launch.py` does. Ctrl-C, SIGTERM or SIGHUP stops them "
+            "within 5 s; the safety node publishes a stop command on the way out. If a node "
+            "ends on its own, the others are stopped and the run ends."
         ),
     )
     run.add_argument(
@@ -118,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="ROS parameter YAML on top of the shipped config (repeatable)",
     )
     run.add_argument("--use-sim-time", action="store_true", help="follow /clock (Gazebo)")
+    run.add_argument(
+        "--namespace",
+        type=_namespace,
+        help="run every node under this namespace (topics robot1/cmd_vel, ...), e.g. robot1",
+    )
     run.add_argument("--log-level", choices=("debug", "info", "warn", "error"), default="info")
 
     train = commands.add_parser(
@@ -195,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--out", type=Path, default=Path("bench"), help="folder for JSON and plot")
     bench.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
+    bench.add_argument(
+        "--partition",
+        type=_positive(int),
+        metavar="CUTS",
+        help="instead: the fusion node and the safety node on two hosts (network namespaces; "
+        "needs root), cut the link CUTS times, report the stop latency",
+    )
     return parser
 
 

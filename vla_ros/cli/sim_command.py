@@ -24,14 +24,14 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, String
 
 from vla_ros import graph
-from vla_ros.cli.launcher import NodeProcesses
 from vla_ros.cli.summary import RunSummary
 from vla_ros.ros import qos
+from vla_ros.ros.launcher import NodeProcesses, handle_stop_signals
 from vla_ros.ros.messages import image_pixels, seconds
 from vla_ros.sim.recording import Overlay, write_recording
 from vla_ros.sim.scenes import default_instruction
 
-TASK_TOPIC = "/sim/task_status"
+TASK_TOPIC = "sim/task_status"
 _FINISHED = ("succeeded", "timed_out", "unknown_target")
 
 
@@ -48,14 +48,14 @@ class Monitor(Node):
         self.frames: list[tuple[np.ndarray, Overlay]] = []
         self.active = False  # the fusion node is proposing (possibly holds)
         self.commanded_at: float | None = None  # wall time; the run is accounted from then on
-        self.voice = self.create_publisher(String, "/voice_command", qos.COMMANDS)
+        self.voice = self.create_publisher(String, "voice_command", qos.COMMANDS)
         self.create_subscription(String, TASK_TOPIC, self.on_task, qos.LATCHED)
-        self.create_subscription(Float32, "/vla/speed_scale", self.on_scale, qos.COMMANDS)
-        self.create_subscription(Float32, "/vla/uncertainty", self.on_uncertainty, qos.COMMANDS)
-        self.create_subscription(JointState, "/vla/proposal", self.on_proposal, qos.LATEST)
-        self.create_subscription(DiagnosticArray, "/diagnostics", self.on_diagnostics, 50)
+        self.create_subscription(Float32, "vla/speed_scale", self.on_scale, qos.COMMANDS)
+        self.create_subscription(Float32, "vla/uncertainty", self.on_uncertainty, qos.COMMANDS)
+        self.create_subscription(JointState, "vla/proposal", self.on_proposal, qos.LATEST)
+        self.create_subscription(DiagnosticArray, "diagnostics", self.on_diagnostics, 50)
         if record:
-            self.create_subscription(Image, "/camera/image_raw", self.on_image, qos.SENSOR)
+            self.create_subscription(Image, "camera/image_raw", self.on_image, qos.SENSOR)
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -127,25 +127,34 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint:
         parameters["fusion_node"]["checkpoint"] = args.checkpoint
     nodes = NodeProcesses(
-        graph.nodes(with_simulator=True), files, parameters=parameters, log_dir=log_dir
+        graph.nodes(with_simulator=True),
+        files,
+        parameters=parameters,
+        log_dir=log_dir,
+        namespace=args.namespace or "",
     )
     context = Context()
     rclpy.init(context=context)
     executor = SingleThreadedExecutor(context=context)
-    monitor = Monitor(summary, record=args.record is not None, context=context)
+    monitor = Monitor(
+        summary, record=args.record is not None, context=context, namespace=args.namespace or ""
+    )
     executor.add_node(monitor)
     interactive = sys.stderr.isatty()
     print(f"vla-ros sim: {args.scene} scene, node logs in {log_dir}", file=sys.stderr)
     started = time.monotonic()
     status = 0
     try:
-        nodes.start()
-        status = _drive(args, nodes, monitor, executor, summary, interactive)
-    except KeyboardInterrupt:
-        summary.problems.append("interrupted (Ctrl-C)")
+        with handle_stop_signals():
+            try:
+                nodes.start()
+                status = _drive(args, nodes, monitor, executor, summary, interactive)
+            finally:
+                nodes.stop()
+    except KeyboardInterrupt as stop:
+        summary.problems.append(f"interrupted ({stop.args[0] if stop.args else 'SIGINT'})")
         status = 130
     finally:
-        nodes.stop()
         if monitor.commanded_at is not None:
             summary.startup_time = monitor.commanded_at - started
             summary.wall_time = time.monotonic() - monitor.commanded_at

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -57,6 +58,23 @@ def resolve_device(device: str) -> str:
     return device
 
 
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}")
+
+
+def hub_id_problem(name: str) -> str | None:
+    """Why `name` cannot be a hub id, or None if it is a well-formed one.
+
+    `runs/mobil` has the form owner/name, but where `runs/` is a local folder it is a mistyped
+    path: taken as a hub id it would only fail later, at download.
+    """
+    if not _HUB_ID.fullmatch(name) or "--" in name or ".." in name:
+        return "not a hub id of the form owner/name"
+    owner = name.split("/")[0]
+    if Path(owner).is_dir():
+        return f"{owner}/ is a local folder, so this is a path, not a hub id"
+    return None
+
+
 def resolve_checkpoint(checkpoint: str | Path) -> Path:
     """A folder holding config.json: local, shipped by name, or downloaded from the hub."""
     name = str(checkpoint) or DEFAULT_CHECKPOINT
@@ -66,10 +84,12 @@ def resolve_checkpoint(checkpoint: str | Path) -> Path:
     shipped = package_data_dir("checkpoints", name)
     if (shipped / CONFIG_FILE).is_file():
         return shipped
-    if local.exists() or name.startswith((".", "/", "~")) or name.count("/") != 1:
+    problem = "it is not a folder" if local.exists() else hub_id_problem(name)
+    if problem:
         raise CheckpointError(
-            f"no checkpoint folder {name!r}; give a folder with {CONFIG_FILE} and {WEIGHTS_FILE}, "
-            f"a hub id (owner/name) or a shipped name: {', '.join(shipped_checkpoints())}"
+            f"no checkpoint folder {name!r} ({problem}); give a folder with {CONFIG_FILE} and "
+            f"{WEIGHTS_FILE}, a hub id (owner/name) or a shipped name: "
+            f"{', '.join(shipped_checkpoints())}"
         )
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         raise CheckpointError(

@@ -8,13 +8,16 @@ from typing import Any
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
+from vla_ros.logic.clock import jump_message
 from vla_ros.logic.freshness import StampSequence
 from vla_ros.logic.health import FaultLog, Level
 from vla_ros.logic.images import ExposureLimits, InvalidImage, camera_fault, decode_rgb, resize_rgb
 from vla_ros.logic.params import ParamSpec, ParamType
 from vla_ros.logic.stats import RateMeter
 from vla_ros.ros import qos
+from vla_ros.ros.clock import watch_clock
 from vla_ros.ros.diagnostics import DiagnosticsReporter
+from vla_ros.ros.logging import log_at
 from vla_ros.ros.messages import empty_image, rgb_image, seconds, to_stamp
 from vla_ros.ros.params import ParameterSet
 from vla_ros.ros.runner import run_node
@@ -43,18 +46,24 @@ class CameraNode(Node):
     def __init__(self, **node_options: Any) -> None:
         super().__init__(NAME, **node_options)
         self.params = ParameterSet(self, PARAMS, NAME, validate=_exposure)
+        self.clock = watch_clock(self, self.on_clock_jump_back)
         self.diagnostics = DiagnosticsReporter(self)
         self.faults = FaultLog()
         self.stamps = StampSequence()
         self.rate = RateMeter()
         self.forwarded = 0
         self.unusable = False
-        self.publisher = self.create_publisher(Image, "/vla/image", qos.LATEST)
-        self.create_subscription(Image, "/camera/image_raw", self.on_image, qos.SENSOR)
+        self.publisher = self.create_publisher(Image, "vla/image", qos.LATEST)
+        self.create_subscription(Image, "camera/image_raw", self.on_image, qos.SENSOR)
         self.create_timer(1.0, self.report)
 
     def now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        return self.clock.now()
+
+    def on_clock_jump_back(self, before: float, after: float) -> None:
+        # Pictures stamped in the new time must not be refused as "not newer" than old ones.
+        self.stamps = StampSequence()
+        self._fault_once(jump_message(before, after), Level.WARN)
 
     def on_image(self, msg: Image) -> None:
         now = self.now()
@@ -88,8 +97,7 @@ class CameraNode(Node):
 
     def _fault_once(self, reason: str, level: Level) -> None:
         if self.faults.record(reason):
-            log = self.get_logger().error if level is Level.ERROR else self.get_logger().info
-            log(reason)
+            log_at(self.get_logger(), level, reason)
         self.diagnostics.report(level, reason)
 
     def report(self) -> None:

@@ -6,7 +6,10 @@ thread of its own (see vla_ros.logic.worker for why not rclpy's multi-threaded e
 input callbacks are never starved by inference, and a tick that finds the previous step still
 running is dropped and counted as an overrun. Whenever an input is missing, stale or faulty, or
 the model misbehaves, the node proposes no motion (an empty proposal) and says why on
-/diagnostics.
+diagnostics; after such a hold the policy starts afresh (no queued chunk, no memory from before).
+Proposals go out on lifecycle publishers: nothing while inactive. A changed model setting loads
+the new policy beside the running one, which keeps proposing until the new one is ready; a
+failed load is reported and changes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from rclpy.timer import Timer
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32, Header, String
 
+from vla_ros.logic.clock import jump_message
 from vla_ros.logic.commands import InvalidCommand, parse_command
 from vla_ros.logic.freshness import age_problem
 from vla_ros.logic.health import FaultLog, Level
@@ -31,10 +35,12 @@ from vla_ros.logic.joints import select_joints
 from vla_ros.logic.params import ParamSpec, ParamType
 from vla_ros.logic.safety import Proposal
 from vla_ros.logic.stats import LatencyStats, RateMeter
-from vla_ros.logic.worker import TriggeredWorker
+from vla_ros.logic.worker import BackgroundLoader, TriggeredWorker
 from vla_ros.model.policy import Observation, Policy
 from vla_ros.ros import qos
+from vla_ros.ros.clock import watch_clock
 from vla_ros.ros.diagnostics import DiagnosticsReporter
+from vla_ros.ros.logging import log_at
 from vla_ros.ros.messages import image_pixels, proposal_message, seconds, to_stamp
 from vla_ros.ros.params import ParameterSet
 from vla_ros.ros.runner import run_node
@@ -92,7 +98,12 @@ def _validate(values: Mapping[str, Any]) -> None:
     """Refuse model settings that cannot load, before anything changes."""
     import torch
 
-    from vla_ros.model.checkpoint import read_config, resolve_checkpoint, resolve_device
+    from vla_ros.model.checkpoint import (
+        hub_id_problem,
+        read_config,
+        resolve_checkpoint,
+        resolve_device,
+    )
     from vla_ros.model.config import VisionKind
     from vla_ros.model.speed import check_backbone_precision
 
@@ -100,9 +111,10 @@ def _validate(values: Mapping[str, Any]) -> None:
         raise ValueError("mc_samples must be 0 (the checkpoint's setting) or at least 2")
     device = torch.device(resolve_device(values["device"]))
     checkpoint = values["checkpoint"]
-    hub_id = checkpoint.count("/") == 1 and not checkpoint.startswith((".", "/", "~"))
-    if not (hub_id and not Path(checkpoint).expanduser().exists()):
-        # a hub id is fetched (or refused) when loading
+    hub_id = hub_id_problem(checkpoint) is None and not Path(checkpoint).expanduser().exists()
+    if not hub_id:
+        # A hub id is fetched (or fails) only when loading, beside the running policy; anything
+        # else must be a checkpoint here and now, or the change is refused.
         config = read_config(resolve_checkpoint(checkpoint))
         check_backbone_precision(values["precision"], config.vision.kind is VisionKind.HF, device)
 
@@ -111,6 +123,7 @@ class FusionNode(LifecycleNode):
     def __init__(self, **node_options: Any) -> None:
         super().__init__(NAME, **node_options)
         self.params = ParameterSet(self, PARAMS, NAME, validate=_validate, on_change=self.on_params)
+        self.clock = watch_clock(self, self.on_clock_jump_back)
         self.diagnostics = DiagnosticsReporter(self)
         self.faults = FaultLog()
         self.loop_rate = RateMeter()
@@ -118,20 +131,24 @@ class FusionNode(LifecycleNode):
         self.overruns = 0
         self.holds = 0
         self.policy: Policy | None = None
-        self.reload_requested = False
+        self.checkpoint_in_use: str | None = None
+        self.load_problem: str | None = None  # the last model change that failed to load
+        self.loader = BackgroundLoader(self._load, self.on_load_failed, name="policy_loader")
         self.timer: Timer | None = None
         self.worker: TriggeredWorker | None = None
         self.image: Image | None = None
         self.joint_state: JointState | None = None
         self.instruction: str | None = None
-        self.policy_instruction: str | None = None  # the instruction the policy's memory is for
-        self.proposal_publisher = self.create_publisher(JointState, "/vla/proposal", qos.LATEST)
-        self.uncertainty_publisher = self.create_publisher(
-            Float32, "/vla/uncertainty", qos.COMMANDS
+        self.policy_instruction: str | None = None  # what the policy's state is for; None = fresh
+        self.proposal_publisher = self.create_lifecycle_publisher(
+            JointState, "vla/proposal", qos.LATEST
         )
-        self.create_subscription(Image, "/vla/image", self.on_image, qos.LATEST)
-        self.create_subscription(JointState, "/vla/joint_states", self.on_joint_state, qos.LATEST)
-        self.create_subscription(String, "/vla/instruction", self.on_instruction, qos.LATCHED)
+        self.uncertainty_publisher = self.create_lifecycle_publisher(
+            Float32, "vla/uncertainty", qos.COMMANDS
+        )
+        self.create_subscription(Image, "vla/image", self.on_image, qos.LATEST)
+        self.create_subscription(JointState, "vla/joint_states", self.on_joint_state, qos.LATEST)
+        self.create_subscription(String, "vla/instruction", self.on_instruction, qos.LATCHED)
         self.create_timer(1.0, self.report)
         self.diagnostics.report(Level.WARN, "unconfigured: no policy loaded")
         configured = self.params["autostart"] and self.trigger_configure()
@@ -139,24 +156,26 @@ class FusionNode(LifecycleNode):
             self.trigger_activate()
 
     def now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        return self.clock.now()
 
     # -- lifecycle ----------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        return (
-            TransitionCallbackReturn.SUCCESS
-            if self.load_policy()
-            else TransitionCallbackReturn.FAILURE
-        )
+        try:
+            self.install(self._load(self.params.values), self.params["checkpoint"])
+        except Exception as error:  # any failure to load is reported, never a crash
+            self.report_load_failure(self.params["checkpoint"], error)
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # enables the publishers before the first step
         self.start_loop()
         self.diagnostics.report(Level.OK, "active")
-        return super().on_activate(state)
+        return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.stop_loop()
-        self.hold("inactive", Level.WARN)
+        self.hold("inactive", Level.WARN)  # the last proposal before the publishers go quiet
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -169,31 +188,39 @@ class FusionNode(LifecycleNode):
         self.policy = None
         return TransitionCallbackReturn.SUCCESS
 
-    def load_policy(self) -> bool:
+    # -- loading policies ---------------------------------------------------------------------
+    def _load(self, values: Mapping[str, Any]) -> Policy:
         from vla_ros.model import load_policy
 
-        checkpoint = self.params["checkpoint"]
-        started = time.perf_counter()
-        try:
-            self.policy = load_policy(
-                checkpoint,
-                device=self.params["device"],
-                mc_samples=self.params["mc_samples"] or None,
-                precision=self.params["precision"],
-                threads=self.params["threads"] or None,
-            )
-        except Exception as error:  # any failure to load is reported, never a crash
-            self.policy = None
-            reason = f"cannot load checkpoint {checkpoint or '(shipped default)'!r}: {error}"
-            self.get_logger().error(reason)
-            self.diagnostics.report(Level.ERROR, reason)
-            return False
-        gc.freeze()  # a reloaded model is long-lived too (see run_node)
-        self.get_logger().info(
-            f"policy {checkpoint or '(shipped default)'} loaded in "
-            f"{time.perf_counter() - started:.1f} s: actions {list(self.policy.action_names)}"
+        return load_policy(
+            values["checkpoint"],
+            device=values["device"],
+            mc_samples=values["mc_samples"] or None,
+            precision=values["precision"],
+            threads=values["threads"] or None,
         )
-        return True
+
+    def install(self, policy: Policy, checkpoint: str) -> None:
+        """Make `policy` the one that proposes (from the loop thread, or before it runs)."""
+        self.policy = policy
+        self.policy_instruction = None
+        self.checkpoint_in_use = checkpoint
+        self.load_problem = None
+        gc.freeze()  # a loaded model is long-lived (see run_node)
+        self.get_logger().info(
+            f"policy {checkpoint or '(shipped default)'} ready: actions {list(policy.action_names)}"
+        )
+
+    def on_load_failed(self, values: Mapping[str, Any], error: BaseException) -> None:
+        self.report_load_failure(values["checkpoint"], error)
+
+    def report_load_failure(self, checkpoint: str, error: BaseException) -> None:
+        reason = f"cannot load checkpoint {checkpoint or '(shipped default)'!r}: {error}"
+        if self.policy is not None:
+            reason += f"; still running {self.checkpoint_in_use or '(shipped default)'!r}"
+        self.load_problem = reason
+        self.get_logger().error(reason)
+        self.diagnostics.report(Level.ERROR, reason)
 
     def start_loop(self) -> None:
         if self.timer is not None:
@@ -219,7 +246,17 @@ class FusionNode(LifecycleNode):
         if "rate_hz" in changed and self.timer is not None:
             self.start_loop()
         if changed & _MODEL_PARAMS and self.policy is not None:
-            self.reload_requested = True  # done by the loop, which owns the policy
+            self.get_logger().info(
+                f"loading checkpoint {values['checkpoint'] or '(shipped default)'!r} beside the "
+                "running policy"
+            )
+            self.loader.request(dict(values))
+
+    def on_clock_jump_back(self, before: float, after: float) -> None:
+        # Inputs stamped before the jump are "in the future" now: forget them, wait for new ones.
+        self.image = None
+        self.joint_state = None
+        self.hold(jump_message(before, after), Level.WARN)
 
     # -- inputs -------------------------------------------------------------------------------
     def on_image(self, msg: Image) -> None:
@@ -249,10 +286,9 @@ class FusionNode(LifecycleNode):
     def step(self) -> None:
         started = time.perf_counter()
         now = self.now()
-        if self.reload_requested:
-            self.reload_requested = False
-            self.hold("reloading the policy", Level.WARN)
-            self.load_policy()
+        if (loaded := self.loader.take()) is not None:
+            values, policy = loaded
+            self.install(policy, values["checkpoint"])
         try:
             observation = self.observe(now)
         except ValueError as error:
@@ -266,7 +302,10 @@ class FusionNode(LifecycleNode):
         self.uncertainty_publisher.publish(Float32(data=float(proposal.uncertainty)))
         self.latency.add(time.perf_counter() - started)
         self.loop_rate.tick(now)
-        self.diagnostics.report(Level.OK, "proposing")
+        if self.load_problem is None:
+            self.diagnostics.report(Level.OK, "proposing")
+        else:
+            self.diagnostics.report(Level.WARN, f"proposing; {self.load_problem}")
 
     def observe(self, now: float) -> Observation:
         """The policy's observation from the latest inputs; ValueError says what is missing."""
@@ -323,12 +362,13 @@ class FusionNode(LifecycleNode):
         return Proposal(now, tuple(policy.action_names), action, float(result.uncertainty))
 
     def hold(self, reason: str, level: Level) -> None:
-        """Propose no motion, and say why."""
+        """Propose no motion, and say why. The policy starts afresh on the next proposal: a
+        queued action chunk or a memory was computed from pictures before the hold."""
         self.holds += 1
+        self.policy_instruction = None
         self.proposal_publisher.publish(JointState(header=Header(stamp=to_stamp(self.now()))))
         if self.faults.record(reason):
-            log = self.get_logger().error if level is Level.ERROR else self.get_logger().info
-            log(f"proposing no motion: {reason}")
+            log_at(self.get_logger(), level, f"proposing no motion: {reason}")
         self.diagnostics.report(level, f"no motion: {reason}")
 
     def report(self) -> None:

@@ -1,7 +1,8 @@
 """safety_node: proposals -> speed-scaled, limited commands for the robot, or stop commands.
 
 All decisions are made by vla_ros.logic.safety.SafetyGovernor; this node converts messages,
-owns the output publishers, the watchdog timer and the /vla/stop and /vla/resume services.
+owns the output publishers, the watchdog timer and the vla/stop and vla/resume services. Topic
+and service names are relative, so a namespace (`-r __ns:=/robot1`) gives each robot its own.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from std_msgs.msg import Float32, Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from vla_ros.logic.clock import jump_message
 from vla_ros.logic.commands import InvalidCommand, parse_command
 from vla_ros.logic.health import FaultLog, Level
 from vla_ros.logic.joints import InvalidJointState, JointStateAssembler
@@ -31,10 +33,13 @@ from vla_ros.logic.safety import (
     OutputMode,
     SafetyConfig,
     SafetyGovernor,
+    TrajectoryTarget,
 )
 from vla_ros.logic.stats import LatencyStats
 from vla_ros.ros import qos
+from vla_ros.ros.clock import watch_clock
 from vla_ros.ros.diagnostics import DiagnosticsReporter
+from vla_ros.ros.logging import log_at
 from vla_ros.ros.messages import proposal_from_message, seconds
 from vla_ros.ros.params import ParameterSet
 from vla_ros.ros.runner import run_node
@@ -68,6 +73,28 @@ PARAMS = (
     ),
     ParamSpec(
         "max_joint_accel", ParamType.DOUBLE, "Limit on joint acceleration (rad/s^2)", 0.0, 200.0
+    ),
+    ParamSpec(
+        "max_linear_brake",
+        ParamType.DOUBLE,
+        "Limit on linear deceleration (m/s^2) while moving; 0 = unlimited. Stops are immediate",
+        0.0,
+        100.0,
+    ),
+    ParamSpec(
+        "max_angular_brake",
+        ParamType.DOUBLE,
+        "Limit on angular deceleration (rad/s^2) while moving; 0 = unlimited. Stops are immediate",
+        0.0,
+        200.0,
+    ),
+    ParamSpec(
+        "max_joint_brake",
+        ParamType.DOUBLE,
+        "Limit on joint deceleration (rad/s^2) while moving, for payloads that should not be "
+        "stopped dead by a slowdown; 0 = unlimited. Stops are immediate",
+        0.0,
+        200.0,
     ),
     ParamSpec(
         "uncertainty_slowdown",
@@ -109,24 +136,26 @@ class SafetyNode(Node):
         super().__init__(NAME, **node_options)
         self.params = ParameterSet(self, PARAMS, NAME, validate=_config, on_change=self.on_params)
         self.governor = SafetyGovernor(_config(self.params.values))
+        self.clock = watch_clock(self, self.on_clock_jump_back)
         self.diagnostics = DiagnosticsReporter(self)
         self.faults = FaultLog()
         self.latency = LatencyStats()
         self.joints = JointStateAssembler(self.governor.config.joint_names)
         self.measured_positions: np.ndarray | None = None
+        self.trajectory_target = TrajectoryTarget()
         self.output: Publisher | None = None
         self.output_key: tuple[OutputMode, bool] | None = None
         self._open_output()
-        self.scale_publisher = self.create_publisher(Float32, "/vla/speed_scale", qos.COMMANDS)
-        self.create_subscription(JointState, "/vla/proposal", self.on_proposal, qos.LATEST)
-        self.create_subscription(String, "/vla/instruction", self.on_instruction, qos.LATCHED)
-        self.create_subscription(JointState, "/joint_states", self.on_joint_state, qos.SENSOR)
-        self.create_service(Trigger, "/vla/stop", self.on_stop_service)
-        self.create_service(Trigger, "/vla/resume", self.on_resume_service)
+        self.scale_publisher = self.create_publisher(Float32, "vla/speed_scale", qos.COMMANDS)
+        self.create_subscription(JointState, "vla/proposal", self.on_proposal, qos.LATEST)
+        self.create_subscription(String, "vla/instruction", self.on_instruction, qos.LATCHED)
+        self.create_subscription(JointState, "joint_states", self.on_joint_state, qos.SENSOR)
+        self.create_service(Trigger, "vla/stop", self.on_stop_service)
+        self.create_service(Trigger, "vla/resume", self.on_resume_service)
         self.watchdog = self.create_timer(1.0 / self.params["watchdog_rate_hz"], self.on_tick)
 
     def now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        return self.clock.now()
 
     # -- inputs -------------------------------------------------------------------------------
     def on_proposal(self, msg: JointState) -> None:
@@ -159,17 +188,23 @@ class SafetyNode(Node):
         if sample is not None:
             self.measured_positions = sample.positions
 
+    def on_clock_jump_back(self, before: float, after: float) -> None:
+        reason = jump_message(before, after)
+        self.get_logger().warning(reason)
+        self.joints.forget()
+        self.apply(self.governor.on_clock_jump_back(after, reason))
+
     def on_stop_service(self, _: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        self.apply(self.governor.request_stop("/vla/stop called", self.now()))
+        self.apply(self.governor.request_stop("vla/stop called", self.now()))
         response.success = True
-        response.message = "stopped; call /vla/resume or give a new command to move again"
+        response.message = "stopped; call vla/resume or give a new command to move again"
         return response
 
     def on_resume_service(self, _: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         was_stopped = self.governor.resume()
         response.success = True
         response.message = "resumed" if was_stopped else "was not stopped"
-        self.get_logger().info(f"/vla/resume: {response.message}")
+        self.get_logger().info(f"vla/resume: {response.message}")
         return response
 
     def on_tick(self) -> None:
@@ -178,14 +213,20 @@ class SafetyNode(Node):
             self.apply(decision)
 
     def on_params(self, values: Mapping[str, Any], changed: set[str]) -> None:
+        """Apply an accepted change (after the set succeeded; see ParameterSet)."""
         config = _config(values)
-        if "output_mode" in changed or "cmd_vel_stamped" in changed:
+        reopen = "output_mode" in changed or "cmd_vel_stamped" in changed
+        if reopen:
+            # The last word on the old output, in its own type, is a stop.
             self.publish(self.governor.stop(self.now(), Level.WARN, "output reconfigured"))
         if config.joint_names != self.governor.config.joint_names:
             self.joints = JointStateAssembler(config.joint_names)
             self.measured_positions = None
+            self.trajectory_target.forget()
         self.governor.reconfigure(config)
-        self._open_output()
+        if reopen:
+            self._open_output()
+            self.apply(self.governor.stop(self.now(), Level.WARN, "output reconfigured"))
         if "watchdog_rate_hz" in changed:
             self.destroy_timer(self.watchdog)
             self.watchdog = self.create_timer(1.0 / values["watchdog_rate_hz"], self.on_tick)
@@ -195,12 +236,21 @@ class SafetyNode(Node):
         trajectory = self.governor.config.output_mode is OutputMode.JOINT_TRAJECTORY
         if trajectory and not decision.stopped and self.measured_positions is None:
             decision = self.governor.stop(
-                self.now(), Level.WARN, "stopped: no measured joint positions to move from"
+                self.now(), Level.ERROR, "stopped: no measured joint positions to move from"
             )
-        self.publish(decision)
+        published = self.publish(decision)
+        level, reason = decision.level, decision.reason
+        if not published:
+            level = Level.ERROR
+            reason = (
+                f"{reason}; publishing nothing: no joint state measured yet, so there is no "
+                "position to hold (joint_trajectory mode)"
+            )
+            if self.faults.record(reason):
+                log_at(self.get_logger(), level, reason)
         self.diagnostics.report(
-            decision.level,
-            decision.reason,
+            level,
+            reason,
             {
                 "speed_scale": decision.speed_scale,
                 "output_mode": self.governor.config.output_mode.value,
@@ -208,45 +258,46 @@ class SafetyNode(Node):
             },
         )
 
-    def publish(self, decision: Decision) -> None:
-        config = self.governor.config
-        mode = config.output_mode
+    def publish(self, decision: Decision) -> bool:
+        """Publish the decision on the current output; False if there was nothing safe to send."""
+        mode, stamped = self.output_key
         if mode is OutputMode.TWIST:
-            msg = self._twist(decision.velocities)
+            msg = self._twist(decision.velocities, stamped)
         elif mode is OutputMode.JOINT_VELOCITY:
             msg = Float64MultiArray(data=[float(v) for v in decision.velocities])
         else:
             msg = self._trajectory(decision)
+            if msg is None:
+                return False
         self.output.publish(msg)
         self.scale_publisher.publish(Float32(data=float(decision.speed_scale)))
+        return True
 
-    def _twist(self, velocities: np.ndarray) -> Twist | TwistStamped:
+    def _twist(self, velocities: np.ndarray, stamped: bool) -> Twist | TwistStamped:
         twist = Twist()
         twist.linear.x, twist.linear.y, twist.linear.z = (float(v) for v in velocities[:3])
         twist.angular.x, twist.angular.y, twist.angular.z = (float(v) for v in velocities[3:])
-        if not self.params["cmd_vel_stamped"]:
+        if not stamped:
             return twist
-        stamped = TwistStamped(twist=twist)
-        stamped.header.stamp = self.get_clock().now().to_msg()
-        return stamped
+        message = TwistStamped(twist=twist)
+        message.header.stamp = self.get_clock().now().to_msg()
+        return message
 
-    def _trajectory(self, decision: Decision) -> JointTrajectory:
-        """One point ahead of the measured positions; a stop holds the measured positions.
+    def _trajectory(self, decision: Decision) -> JointTrajectory | None:
+        """One point, stamped zero ("start now": a controller on another clock takes it as is).
 
-        Without any measured position there is nothing safe to hold, so the trajectory has no
-        points: ros2_control's trajectory controller then holds where it is.
+        None before any joint state: a trajectory with no points is rejected by newer
+        joint_trajectory_controllers, and the zero pose would slam the arm.
         """
-        trajectory = JointTrajectory(joint_names=list(self.governor.config.joint_names))
-        trajectory.header.stamp = self.get_clock().now().to_msg()
-        if self.measured_positions is None:
-            return trajectory
+        positions = self.trajectory_target.positions(decision, self.measured_positions)
+        if positions is None:
+            return None
         point = JointTrajectoryPoint(
-            positions=(self.measured_positions + decision.velocities * ACCEL_WINDOW_S).tolist(),
+            positions=[float(p) for p in positions],
             velocities=[float(v) for v in decision.velocities],
             time_from_start=RosDuration(seconds=ACCEL_WINDOW_S).to_msg(),
         )
-        trajectory.points = [point]
-        return trajectory
+        return JointTrajectory(joint_names=list(self.governor.config.joint_names), points=[point])
 
     def _open_output(self) -> None:
         mode = self.governor.config.output_mode
@@ -257,18 +308,18 @@ class SafetyNode(Node):
             self.destroy_publisher(self.output)
         if mode is OutputMode.TWIST:
             kind = TwistStamped if key[1] else Twist
-            self.output = self.create_publisher(kind, "/cmd_vel", qos.COMMANDS)
+            self.output = self.create_publisher(kind, "cmd_vel", qos.COMMANDS)
         elif mode is OutputMode.JOINT_VELOCITY:
-            self.output = self.create_publisher(Float64MultiArray, "/joint_commands", qos.COMMANDS)
+            self.output = self.create_publisher(Float64MultiArray, "joint_commands", qos.COMMANDS)
         else:
-            self.output = self.create_publisher(JointTrajectory, "/joint_trajectory", qos.COMMANDS)
+            self.output = self.create_publisher(JointTrajectory, "joint_trajectory", qos.COMMANDS)
         self.output_key = key
 
     def before_shutdown(self) -> None:
         """The last word on the output is a stop command."""
-        self.publish(self.governor.request_stop("shutting down", self.now()))
-        self.output.wait_for_all_acked(RosDuration(seconds=1.0))
-        self.get_logger().info("published a stop command before shutting down")
+        if self.publish(self.governor.request_stop("shutting down", self.now())):
+            self.output.wait_for_all_acked(RosDuration(seconds=1.0))
+            self.get_logger().info("published a stop command before shutting down")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -145,21 +145,21 @@ class SimNode(Node):
         self._due = {"camera": 0.0, "joints": 0.0, "status": 0.0}
         self._published_status: TaskStatus | None = None
 
-        self.image_publisher = self.create_publisher(Image, "/camera/image_raw", qos.SENSOR)
-        self.joint_publisher = self.create_publisher(JointState, "/joint_states", STATE_QOS)
+        self.image_publisher = self.create_publisher(Image, "camera/image_raw", qos.SENSOR)
+        self.joint_publisher = self.create_publisher(JointState, "joint_states", STATE_QOS)
         self.clock_publisher = self.create_publisher(ClockMessage, "/clock", STATE_QOS)
-        self.status_publisher = self.create_publisher(String, "/sim/task_status", qos.LATCHED)
+        self.status_publisher = self.create_publisher(String, "sim/task_status", qos.LATCHED)
         self.cmd_vel_subscription: Subscription | None = None
         self._subscribe_cmd_vel()
         self.create_subscription(
-            Float64MultiArray, "/joint_commands", self.on_joint_commands, qos.COMMANDS
+            Float64MultiArray, "joint_commands", self.on_joint_commands, qos.COMMANDS
         )
         self.create_subscription(
-            JointTrajectory, "/joint_trajectory", self.on_joint_trajectory, qos.COMMANDS
+            JointTrajectory, "joint_trajectory", self.on_joint_trajectory, qos.COMMANDS
         )
         # Raw bytes, so text that is not UTF-8 is refused here instead of failing in rclpy.
-        self.create_subscription(String, "/voice_command", self.on_voice, qos.COMMANDS, raw=True)
-        self.create_service(Trigger, "/sim/reset", self.on_reset)
+        self.create_subscription(String, "voice_command", self.on_voice, qos.COMMANDS, raw=True)
+        self.create_service(Trigger, "sim/reset", self.on_reset)
 
         if values["task"]:
             self.world.set_instruction(values["task"])
@@ -370,7 +370,7 @@ class SimNode(Node):
             self.destroy_subscription(self.cmd_vel_subscription)
         kind = TwistStamped if self.params["cmd_vel_stamped"] else Twist
         self.cmd_vel_subscription = self.create_subscription(
-            kind, "/cmd_vel", self.on_twist, qos.COMMANDS
+            kind, "cmd_vel", self.on_twist, qos.COMMANDS
         )
 
     def destroy_node(self) -> None:

@@ -32,9 +32,9 @@ class VoiceCommandNode(Node):
         self.diagnostics = DiagnosticsReporter(self)
         self.faults = FaultLog()
         self.accepted = 0
-        self.publisher = self.create_publisher(String, "/vla/instruction", qos.LATCHED)
+        self.publisher = self.create_publisher(String, "vla/instruction", qos.LATCHED)
         # Raw bytes, so text that is not UTF-8 is refused here instead of failing in rclpy.
-        self.create_subscription(String, "/voice_command", self.on_command, qos.COMMANDS, raw=True)
+        self.create_subscription(String, "voice_command", self.on_command, qos.COMMANDS, raw=True)
         self.diagnostics.report(Level.OK, "waiting for a command")
 
     def on_command(self, raw: bytes) -> None:

@@ -1,0 +1,96 @@
+"""`vla-ros run` and `vla-ros sim` as a service manager or a closed ssh session ends them."""
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from geometry_msgs.msg import Twist
+from ros_harness import BIN, REPO, wait_until
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+
+def children_of(pid):
+    """The processes whose parent is `pid` (from /proc: no extra dependency)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def running(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def start(ros, *args):
+    env = {**os.environ, "ROS_DOMAIN_ID": str(ros.domain_id), "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [str(BIN / "vla-ros"), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "nodes", "sig"),
+    [
+        (["run"], 5, signal.SIGTERM),
+        (["run"], 5, signal.SIGHUP),
+        (["run"], 5, signal.SIGKILL),  # nothing can be handled: the nodes end with their parent
+        (["sim", "--duration", "600"], 6, signal.SIGTERM),
+    ],
+    ids=["run-SIGTERM", "run-SIGHUP", "run-SIGKILL", "sim-SIGTERM"],
+)
+def test_a_stop_signal_ends_every_node_and_the_safety_node_stops_the_robot(ros, args, nodes, sig):
+    cmd = ros.collect(Twist, "/cmd_vel")
+    parent = start(ros, *args)
+    try:
+        assert wait_until(lambda: len(children_of(parent.pid)) == nodes, timeout=60.0)
+        assert cmd.wait_for(timeout=90.0) is not None  # the safety node is up and publishing
+        children = children_of(parent.pid)
+        parent.send_signal(sig)
+        assert wait_until(lambda: not any(running(pid) for pid in children), timeout=5.0)
+        output, _ = parent.communicate(timeout=30.0)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.communicate()
+    assert "published a stop command before shutting down" in output, output[-3000:]
+    if sig != signal.SIGKILL:
+        assert parent.returncode in (0, 130), output[-3000:]
+
+
+def test_a_node_that_dies_ends_the_run_and_is_reported(ros):
+    cmd = ros.collect(Twist, "/cmd_vel")
+    parent = start(ros, "run")
+    try:
+        assert wait_until(lambda: len(children_of(parent.pid)) == 5, timeout=60.0)
+        assert cmd.wait_for(timeout=90.0) is not None
+        fusion = next(
+            pid
+            for pid in children_of(parent.pid)
+            if "fusion_node" in Path(f"/proc/{pid}/cmdline").read_text()
+        )
+        children = children_of(parent.pid)
+        os.kill(fusion, signal.SIGKILL)
+        output, _ = parent.communicate(timeout=30.0)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.communicate()
+    assert parent.returncode == 1
+    assert "fusion_node" in output and "stopping the others" in output
+    assert not any(running(pid) for pid in children)
