@@ -62,15 +62,27 @@ def test_a_stop_signal_ends_every_node_and_the_safety_node_stops_the_robot(ros, 
         assert cmd.wait_for(timeout=90.0) is not None  # the safety node is up and publishing
         children = children_of(parent.pid)
         parent.send_signal(sig)
-        assert wait_until(lambda: not any(running(pid) for pid in children), timeout=5.0)
+        # SIGKILL cannot be handled: the kernel tells each node, which then stops on its own,
+        # with no launcher left to hurry it (the 5 s promise is for the signals it can handle)
+        within = 20.0 if sig == signal.SIGKILL else 5.0
+        assert wait_until(lambda: not any(running(pid) for pid in children), timeout=within)
         output, _ = parent.communicate(timeout=30.0)
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.communicate()
-    assert "published a stop command before shutting down" in output, output[-3000:]
+    assert "published a stop command before shutting down" in output + node_logs(output)
     if sig != signal.SIGKILL:
         assert parent.returncode in (0, 130), output[-3000:]
+
+
+def node_logs(output):
+    """The node logs `vla-ros sim` names at its start (`vla-ros run` prints them itself)."""
+    for line in output.splitlines():
+        if "node logs in " in line:
+            folder = Path(line.split("node logs in ")[1].split()[0])
+            return "".join(log.read_text() for log in folder.glob("*.log"))
+    return ""
 
 
 def test_a_node_that_dies_ends_the_run_and_is_reported(ros):
