@@ -18,6 +18,8 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.partition:
         return _partition(args.partition, out)
+    if args.soak:
+        return _soak(args.soak, args.soak_window, out)
     from vla_ros.model.benchmark import run_benchmark
 
     run_benchmark(out, quick=args.quick)
@@ -99,4 +101,21 @@ def _partition(cuts: int, out: Path) -> int:
     )
     (out / "partition.json").write_text(json.dumps(summary, indent=2))
     print(f"wrote {out / 'partition.json'}")
+    return 0
+
+
+def _soak(duration: float, window: float, out: Path) -> int:
+    from vla_ros.bench.soak import soak
+
+    print(f"soak: {duration / 60:g} min of the simulated stack, a report every {window / 60:g} min")
+    report = soak(duration, window=window, out=out)
+    summary = report.summary()
+    growth = ", ".join(f"{k} {v:+.1f} MB" for k, v in summary["rss_growth_mb"].items())
+    print(
+        f"RSS growth first -> last window: {growth}\n"
+        f"loop rate drift {summary['rate_drift_hz']:.2f} Hz, dropped proposals "
+        f"{summary['dropped_total']}, worst window period p99 "
+        f"{summary['period_p99_ms_worst']:.0f} ms"
+    )
+    print(f"wrote {out / 'soak.json'}")
     return 0

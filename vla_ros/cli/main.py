@@ -51,6 +51,15 @@ def _namespace(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _duration(text: str) -> float:
+    from vla_ros.bench.soak import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30m, 90s, 1h)") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="vla-ros",
@@ -221,6 +230,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CUTS",
         help="instead: the fusion node and the safety node on two hosts (network namespaces; "
         "needs root), cut the link CUTS times, report the stop latency",
+    )
+    bench.add_argument(
+        "--soak",
+        type=_duration,
+        metavar="DURATION",
+        help="instead: run the whole simulated stack this long (30m, 2h), the command changing "
+        "every 20 s; report memory growth, loop-rate drift, dropped proposals and p99 latency "
+        "per window",
+    )
+    bench.add_argument(
+        "--soak-window",
+        type=_duration,
+        default=300.0,
+        metavar="DURATION",
+        help="length of a soak report window (default 5m)",
     )
     return parser
 
