@@ -291,10 +291,10 @@ class SafetyGovernor:
         """The command for a proposal; a stale one is Ignored and the watchdog decides."""
         age = now - proposal.stamp
         if abs(age) > self.config.watchdog_timeout:
+            when = f"{age:.2f} s old" if age > 0 else f"stamped {-age:.2f} s in the future"
             return Ignored(
-                f"proposal stamped {age:.2f} s from now (watchdog_timeout "
-                f"{self.config.watchdog_timeout:g} s): check that all nodes share use_sim_time "
-                "and synchronised clocks"
+                f"proposal {when} (watchdog_timeout {self.config.watchdog_timeout:g} s): check "
+                "that all nodes share use_sim_time and synchronised clocks"
             )
         if self.last_proposal_stamp is not None and proposal.stamp <= self.last_proposal_stamp:
             return Ignored("proposal stamp does not advance")
