@@ -90,6 +90,18 @@ class Collector:
             self.items.clear()
 
 
+def stopped_after(collector: Collector, trigger: float, check: Callable[[Any], bool], count=5):
+    """From the first message after `trigger` that passes `check` on, every one passes it (waits
+    for `count`). Only messages that arrived after the trigger count: a stop test is never
+    satisfied by zeros sent before the stop."""
+    first = collector.wait_for(check, after=trigger)
+    if first is None:
+        return False
+    arrived = next(t for t, m in collector.items if m is first)
+    assert wait_until(lambda: len(collector.since(arrived)) >= count)
+    return all(check(m) for m in collector.since(arrived))
+
+
 class RosGraph:
     def __init__(self, domain_id: int) -> None:
         self.domain_id = domain_id

@@ -1,5 +1,6 @@
 """The safety node in a real rclpy graph: a probe plays the fusion node and the robot."""
 
+import functools
 import math
 import signal
 import time
@@ -9,6 +10,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist, TwistStamped
 from rcl_interfaces.srv import GetParameters
 from ros_harness import Collector, Repeater, wait_until
+from ros_harness import stopped_after as harness_stopped_after
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float32, Float64MultiArray, String
@@ -73,17 +75,7 @@ def is_zero(twist):
     return not moving(twist)
 
 
-def stopped_after(collector, trigger, check=is_zero, count=5):
-    """From the first stop after `trigger` on, every command is a stop (waiting for `count`).
-
-    Only messages that arrived after the trigger count: zeros sent before it prove nothing.
-    """
-    first = collector.wait_for(check, after=trigger)
-    if first is None:
-        return False
-    arrived = next(t for t, m in collector.items if m is first)
-    assert wait_until(lambda: len(collector.since(arrived)) >= count)
-    return all(check(m) for m in collector.since(arrived))
+stopped_after = functools.partial(harness_stopped_after, check=is_zero)
 
 
 @pytest.fixture
