@@ -15,6 +15,6 @@ def test_a_partition_stops_the_robot_within_the_watchdog_and_healing_resumes(tmp
         pytest.skip(f"cannot make two hosts on this machine: {reason}")
     summary = result.summary()
     assert summary["cuts"] == 1
-    assert summary["stop_latency_max_s"] <= summary["bound_s"], (summary, tmp_path)
+    assert summary["stop_latency_max_s"] <= summary["bound_s"], (summary, tmp_path)  # ROS time
     assert summary["stayed_stopped_while_cut"], summary
     assert summary["resume_median_s"] < 30.0, summary  # moving again once the link is back

@@ -115,54 +115,74 @@ def two_hosts() -> Iterator[Link]:
 
 @dataclass
 class PartitionResult:
-    """Per cut: seconds from the cut to the first stop command, and from healing to motion."""
+    """Per cut: time from the cut to the first stop command (on the robot's ROS clock, which the
+    watchdog runs on, and on the wall clock), and from healing to motion (wall clock).
+
+    The robot's clock is the simulator's: on a loaded machine it runs slower than the wall clock,
+    and 0.5 s of it can take longer than 0.5 s of wall time.
+    """
 
     stop_latencies: list[float] = field(default_factory=list)
+    wall_stop_latencies: list[float] = field(default_factory=list)
     resume_times: list[float] = field(default_factory=list)
     stayed_stopped: list[bool] = field(default_factory=list)
     watchdog_timeout: float = 0.0
 
     def summary(self) -> dict[str, object]:
-        latencies = np.asarray(self.stop_latencies)
+        def stats(values: list[float]) -> tuple[float | None, float | None]:
+            return (float(np.median(values)), float(np.max(values))) if values else (None, None)
+
+        median, worst = stats(self.stop_latencies)
+        wall_median, wall_worst = stats(self.wall_stop_latencies)
         return {
-            "cuts": len(latencies),
+            "cuts": len(self.stop_latencies),
             "watchdog_timeout_s": self.watchdog_timeout,
             "bound_s": self.watchdog_timeout + CONTROL_PERIOD_S,
-            "stop_latency_median_s": float(np.median(latencies)) if len(latencies) else None,
-            "stop_latency_max_s": float(latencies.max()) if len(latencies) else None,
+            "stop_latency_median_s": median,
+            "stop_latency_max_s": worst,
+            "wall_stop_latency_median_s": wall_median,
+            "wall_stop_latency_max_s": wall_worst,
             "resume_median_s": float(np.median(self.resume_times)) if self.resume_times else None,
             "stayed_stopped_while_cut": all(self.stayed_stopped),
         }
 
 
 class _Commands:
-    """What the observer on host B heard on cmd_vel: (monotonic time, moving) per message."""
+    """What the observer on host B heard on cmd_vel: (wall time, ROS time, moving) per message."""
 
     def __init__(self, process: subprocess.Popen) -> None:
-        self.items: list[tuple[float, bool]] = []
+        self.items: list[tuple[float, float, bool]] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._read, args=(process,), daemon=True).start()
 
     def _read(self, process: subprocess.Popen) -> None:
         for line in process.stdout:
             parts = line.split()
-            if len(parts) == 2:
+            if len(parts) == 3:
                 with self._lock:
-                    self.items.append((float(parts[0]), parts[1] == "1"))
+                    self.items.append((float(parts[0]), float(parts[1]), parts[2] == "1"))
 
-    def first(self, moving: bool, after: float, timeout: float) -> float | None:
+    def first(self, moving: bool, after: float, timeout: float) -> tuple[float, float] | None:
+        """(wall, ROS time) of the first command after wall time `after` that is (not) moving."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                found = [t for t, m in self.items if t > after and m == moving]
+                found = [(t, r) for t, r, m in self.items if t > after and m == moving]
             if found:
                 return found[0]
             time.sleep(0.01)
         return None
 
+    def ros_time_at(self, wall: float) -> float:
+        """The robot's ROS time at wall time `wall`, from the commands heard around it."""
+        with self._lock:
+            walls = np.array([t for t, _, _ in self.items])
+            ros = np.array([r for _, r, _ in self.items])
+        return float(np.interp(wall, walls, ros))
+
     def any_moving(self, start: float, end: float) -> bool:
         with self._lock:
-            return any(m for t, m in self.items if start <= t <= end)
+            return any(m for t, _, m in self.items if start <= t <= end)
 
 
 def measure_partitions(
@@ -211,24 +231,30 @@ def measure_partitions(
                     _wait_moving(commands)
                     cut_at = time.monotonic()
                     link.cut()
-                    stopped_at = commands.first(False, cut_at, timeout=10.0)
+                    stopped = commands.first(False, cut_at, timeout=10.0)
                     time.sleep(cut_for)
                     healed_at = time.monotonic()
                     link.heal()
-                    if stopped_at is None:
+                    if stopped is None:
                         result.stop_latencies.append(float("inf"))
+                        result.wall_stop_latencies.append(float("inf"))
                         result.stayed_stopped.append(False)
                     else:
-                        result.stop_latencies.append(stopped_at - cut_at)
-                        result.stayed_stopped.append(not commands.any_moving(stopped_at, healed_at))
-                    moved_at = commands.first(True, healed_at, timeout=60.0)
+                        stopped_wall, stopped_ros = stopped
+                        result.stop_latencies.append(stopped_ros - commands.ros_time_at(cut_at))
+                        result.wall_stop_latencies.append(stopped_wall - cut_at)
+                        result.stayed_stopped.append(
+                            not commands.any_moving(stopped_wall, healed_at)
+                        )
+                    moved = commands.first(True, healed_at, timeout=60.0)
                     result.resume_times.append(
-                        float("inf") if moved_at is None else moved_at - healed_at
+                        float("inf") if moved is None else moved[0] - healed_at
                     )
                     if progress:
                         print(
                             f"cut {cut + 1}/{cuts}: stopped after "
-                            f"{result.stop_latencies[-1] * 1e3:.0f} ms, moving again "
+                            f"{result.stop_latencies[-1] * 1e3:.0f} ms of ROS time "
+                            f"({result.wall_stop_latencies[-1] * 1e3:.0f} ms wall), moving again "
                             f"{result.resume_times[-1]:.1f} s after healing",
                             file=sys.stderr,
                             flush=True,
@@ -245,16 +271,20 @@ def _wait_moving(commands: _Commands, timeout: float = 60.0) -> None:
 
 
 def observe(command: str) -> None:
-    """On host B: give the command until the robot moves, print every cmd_vel as `time moving`."""
+    """On host B: give the command until the robot moves; print every cmd_vel as
+    `wall-time ros-time moving` (ROS time from /clock: the robot's, the watchdog's)."""
     import rclpy
     from geometry_msgs.msg import Twist
     from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
     from std_msgs.msg import String
 
     from vla_ros.ros import qos
 
     rclpy.init()
-    node = rclpy.create_node("partition_observer")
+    node = rclpy.create_node(
+        "partition_observer", parameter_overrides=[Parameter("use_sim_time", value=True)]
+    )
     voice = node.create_publisher(String, "voice_command", qos.COMMANDS)
     moved = threading.Event()
 
@@ -262,7 +292,8 @@ def observe(command: str) -> None:
         moving = abs(msg.linear.x) > 1e-9 or abs(msg.angular.z) > 1e-9
         if moving:
             moved.set()
-        print(f"{time.monotonic():.4f} {int(moving)}", flush=True)
+        ros_time = node.get_clock().now().nanoseconds * 1e-9
+        print(f"{time.monotonic():.4f} {ros_time:.4f} {int(moving)}", flush=True)
 
     node.create_subscription(Twist, "cmd_vel", on_command, qos.COMMANDS)
     # until the robot moves (the voice node across the link may not have been discovered yet)
