@@ -2,7 +2,7 @@
 
 Arguments: params_file (default: config/vla.yaml, a mobile base on /cmd_vel; use arm.yaml or
 humanoid.yaml for joint control), namespace (e.g. robot1: every topic and service under it),
-use_sim_time, log_level.
+safety (false: the safety node runs on the robot, see docs/deployment.md), use_sim_time, log_level.
 """
 
 from launch import LaunchDescription

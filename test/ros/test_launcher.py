@@ -106,3 +106,19 @@ def test_a_node_that_dies_ends_the_run_and_is_reported(ros):
     assert parent.returncode == 1
     assert "fusion_node" in output and "stopping the others" in output
     assert not any(running(pid) for pid in children)
+
+
+def test_skipped_nodes_are_not_started(ros):
+    """A GPU workstation whose robot runs the safety node: `vla-ros run --skip safety_node`."""
+    parent = start(ros, "run", "--skip", "safety_node", "--skip", "fusion_node")
+    try:
+        assert wait_until(lambda: len(children_of(parent.pid)) == 3, timeout=60.0)
+        commands = [Path(f"/proc/{pid}/cmdline").read_text() for pid in children_of(parent.pid)]
+        assert not any("safety_node" in c or "fusion_node" in c for c in commands)
+        parent.send_signal(signal.SIGTERM)
+        parent.communicate(timeout=30.0)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.communicate()
+    assert parent.returncode == 0

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from vla_ros import graph
+
 SCENES = ("mobile", "arm", "humanoid")
 
 
@@ -142,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="ROS parameter YAML on top of the shipped config (repeatable)",
     )
     run.add_argument("--use-sim-time", action="store_true", help="follow /clock (Gazebo)")
+    run.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=[spec.executable for spec in graph.CONTROL_NODES],
+        metavar="NODE",
+        help="do not start this node (repeatable): e.g. --skip safety_node on a GPU workstation "
+        "whose robot runs its own safety node (docs/deployment.md)",
+    )
     run.add_argument(
         "--namespace",
         type=_namespace,

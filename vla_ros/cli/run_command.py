@@ -12,8 +12,9 @@ from vla_ros.ros.launcher import NodeProcesses, handle_stop_signals
 def run(args: argparse.Namespace) -> int:
     files = [graph.scene_config(args.robot), *args.params_file]
     parameters = {spec.executable: {"use_sim_time": True} for spec in graph.CONTROL_NODES}
+    started = [spec for spec in graph.CONTROL_NODES if spec.executable not in args.skip]
     nodes = NodeProcesses(
-        graph.nodes(with_simulator=False),
+        started,
         files,
         parameters=parameters if args.use_sim_time else None,
         log_level=args.log_level,

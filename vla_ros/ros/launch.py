@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
 from launch.substitution import Substitution
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
@@ -40,6 +41,13 @@ def common_arguments(default_params_file: str, use_sim_time: bool) -> list[Decla
             default_value="",
             description="Namespace for every node, its topics and services (e.g. robot1): "
             "two robots share one graph under two namespaces",
+        ),
+        DeclareLaunchArgument(
+            "safety",
+            default_value="true",
+            choices=["true", "false"],
+            description="Start the safety node here (false: it runs on the robot and this "
+            "computer runs the model; see docs/deployment.md)",
         ),
         DeclareLaunchArgument(
             "log_level",
@@ -76,6 +84,9 @@ def node_actions(
                 dict(extra_parameters.get(spec.executable, {})),
             ],
             arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+            condition=IfCondition(LaunchConfiguration("safety"))
+            if spec.executable == "safety_node"
+            else None,
         )
         for spec in graph.nodes(with_simulator)
     ]
