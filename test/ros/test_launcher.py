@@ -3,6 +3,7 @@
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -33,15 +34,49 @@ def running(pid):
     return state != "Z"
 
 
+class Launched:
+    """`vla-ros` as a process whose output (its own and its nodes') is read as it comes: a pipe
+    left unread fills up and blocks every node that logs into it, at exit too."""
+
+    def __init__(self, ros, *args):
+        env = {**os.environ, "ROS_DOMAIN_ID": str(ros.domain_id), "PYTHONPATH": str(REPO)}
+        self.process = subprocess.Popen(
+            [str(BIN / "vla-ros"), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.pid = self.process.pid
+        self.lines = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def send_signal(self, sig):
+        self.process.send_signal(sig)
+
+    def finish(self, timeout=30.0):
+        """Wait for the end of the process and of its output (every node that shared it)."""
+        try:
+            self.process.wait(timeout=timeout)
+            self._reader.join(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+        return "".join(self.lines)
+
+    @property
+    def returncode(self):
+        return self.process.returncode
+
+
 def start(ros, *args):
-    env = {**os.environ, "ROS_DOMAIN_ID": str(ros.domain_id), "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [str(BIN / "vla-ros"), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return Launched(ros, *args)
 
 
 @pytest.mark.parametrize(
@@ -65,12 +100,11 @@ def test_a_stop_signal_ends_every_node_and_the_safety_node_stops_the_robot(ros, 
         # SIGKILL cannot be handled: the kernel tells each node, which then stops on its own,
         # with no launcher left to hurry it (the 5 s promise is for the signals it can handle)
         within = 20.0 if sig == signal.SIGKILL else 5.0
-        assert wait_until(lambda: not any(running(pid) for pid in children), timeout=within)
-        output, _ = parent.communicate(timeout=30.0)
+        ended = wait_until(lambda: not any(running(pid) for pid in children), timeout=within)
+        left = [Path(f"/proc/{pid}/cmdline").read_text() for pid in children if running(pid)]
+        assert ended, f"still running: {left}"
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.communicate()
+        output = parent.finish()
     assert "published a stop command before shutting down" in output + node_logs(output)
     if sig != signal.SIGKILL:
         assert parent.returncode in (0, 130), output[-3000:]
@@ -98,11 +132,8 @@ def test_a_node_that_dies_ends_the_run_and_is_reported(ros):
         )
         children = children_of(parent.pid)
         os.kill(fusion, signal.SIGKILL)
-        output, _ = parent.communicate(timeout=30.0)
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.communicate()
+        output = parent.finish()
     assert parent.returncode == 1
     assert "fusion_node" in output and "stopping the others" in output
     assert not any(running(pid) for pid in children)
@@ -116,9 +147,6 @@ def test_skipped_nodes_are_not_started(ros):
         commands = [Path(f"/proc/{pid}/cmdline").read_text() for pid in children_of(parent.pid)]
         assert not any("safety_node" in c or "fusion_node" in c for c in commands)
         parent.send_signal(signal.SIGTERM)
-        parent.communicate(timeout=30.0)
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.communicate()
+        parent.finish()
     assert parent.returncode == 0
