@@ -136,12 +136,17 @@ class RosGraph:
         node.destroy_node()
 
     # -- node executables as processes --------------------------------------------------------
-    def start(self, executable: str, ros_args: Iterable[str] = ()) -> subprocess.Popen:
-        """Start a node executable from the venv, in this graph's domain."""
+    def start(
+        self, executable: str, ros_args: Iterable[str] = (), pythonpath: Iterable[Path] = ()
+    ) -> subprocess.Popen:
+        """Start a node executable from the venv, in this graph's domain.
+
+        `pythonpath` folders come before the repository: modules there shadow installed ones.
+        """
         env = dict(os.environ)
         env.update(
             ROS_DOMAIN_ID=str(self.domain_id),
-            PYTHONPATH=str(REPO),
+            PYTHONPATH=os.pathsep.join([*map(str, pythonpath), str(REPO)]),
             PYTHONUNBUFFERED="1",
         )
         process = subprocess.Popen(

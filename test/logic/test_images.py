@@ -6,6 +6,7 @@ import pytest
 from vla_ros.logic.images import (
     ExposureLimits,
     InvalidImage,
+    RgbConverter,
     camera_fault,
     decode_rgb,
     resize_rgb,
@@ -130,3 +131,28 @@ def test_exposure_limits_validate_themselves():
         ExposureLimits(dark_level=200, bright_level=100)
     with pytest.raises(ValueError):
         ExposureLimits(fault_fraction=0.2)
+
+
+def _scene_message() -> FakeImageMessage:
+    rgb = _scene()
+    return FakeImageMessage(6, 8, "rgb8", rgb.tobytes(), step=24)
+
+
+def test_without_cv_bridge_rosbags_image_converts_and_nothing_is_reported():
+    convert = RgbConverter()
+    np.testing.assert_array_equal(convert(_scene_message()), _scene())
+    assert convert.name == "rosbags-image"
+    assert convert.problem is None
+
+
+def test_a_cv_bridge_missing_its_native_part_is_reported(tmp_path, monkeypatch):
+    """A ModuleNotFoundError from inside cv_bridge is a broken install, not an absent one."""
+    (tmp_path / "cv_bridge").mkdir()
+    (tmp_path / "cv_bridge" / "__init__.py").write_text(
+        "from cv_bridge.boost.cv_bridge_boost import getCvType\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    convert = RgbConverter()
+    np.testing.assert_array_equal(convert(_scene_message()), _scene())
+    assert convert.name == "rosbags-image"
+    assert "No module named 'cv_bridge.boost'" in convert.problem

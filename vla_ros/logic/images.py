@@ -7,10 +7,8 @@ fixtures.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -76,20 +74,67 @@ def decode_rgb(msg: ImageLike, max_pixels: int = 4096 * 4096) -> np.ndarray:
     if step != row_bytes:
         data = np.frombuffer(data, np.uint8).reshape(height, step)[:, :row_bytes].tobytes()
     packed = _PackedImage(height, width, encoding, 0, row_bytes, data)
-    return np.ascontiguousarray(_converter()(packed))
+    return np.ascontiguousarray(_CONVERTER(packed))
 
 
-@cache
-def _converter() -> Callable[[ImageLike], np.ndarray]:
-    """cv_bridge where a ROS 2 install provides it, the pure-Python rosbags-image otherwise."""
-    try:
-        from cv_bridge import CvBridge
-    except ImportError:
+class RgbConverter:
+    """Image message -> RGB array: cv_bridge where a ROS 2 install provides a working one, the
+    pure-Python rosbags-image otherwise.
+
+    cv_bridge is native code built for the distribution's numpy and OpenCV. Under other versions
+    (numpy 2 in a venv in front of apt's packages) it fails to import with ImportError or
+    SystemError, or fails on its first conversion. Any such failure drops it for good and leaves
+    the reason in `problem` for the node to report once; pictures go on through rosbags-image.
+    """
+
+    def __init__(self) -> None:
+        self.problem: str | None = None
+        self._bridge: Any = None
+        self._loaded = False
+
+    def __call__(self, msg: ImageLike) -> np.ndarray:
+        bridge = self._cv_bridge()
+        if bridge is not None:
+            try:
+                return bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8")
+            except Exception as error:  # the message was checked first: the fault is cv_bridge's
+                self._drop(error)
         from rosbags.image import image_to_cvimage
 
-        return lambda msg: image_to_cvimage(msg, "rgb8")
-    bridge = CvBridge()
-    return lambda msg: bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8")
+        return image_to_cvimage(msg, "rgb8")
+
+    @property
+    def name(self) -> str:
+        return "cv_bridge" if self._cv_bridge() is not None else "rosbags-image"
+
+    def _cv_bridge(self) -> Any:
+        if not self._loaded:
+            self._loaded = True
+            try:
+                from cv_bridge import CvBridge
+
+                self._bridge = CvBridge()
+            except ModuleNotFoundError as error:
+                if error.name != "cv_bridge":  # a part of an installed cv_bridge is missing
+                    self._drop(error)
+            except Exception as error:  # SystemError, RuntimeError...: anything but a crash
+                self._drop(error)
+        return self._bridge
+
+    def _drop(self, error: Exception) -> None:
+        self._bridge = None
+        self.problem = (
+            f"cv_bridge does not work here ({type(error).__name__}: {error}); "
+            "converting pictures with rosbags-image instead"
+        )
+
+
+_CONVERTER = RgbConverter()
+
+
+def converter() -> RgbConverter:
+    """The process's converter, which `decode_rgb` uses; its `problem` says why cv_bridge is not."""
+    return _CONVERTER
 
 
 def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

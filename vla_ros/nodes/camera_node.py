@@ -11,7 +11,14 @@ from sensor_msgs.msg import Image
 from vla_ros.logic.clock import jump_message
 from vla_ros.logic.freshness import StampSequence
 from vla_ros.logic.health import FaultLog, Level
-from vla_ros.logic.images import ExposureLimits, InvalidImage, camera_fault, decode_rgb, resize_rgb
+from vla_ros.logic.images import (
+    ExposureLimits,
+    InvalidImage,
+    camera_fault,
+    converter,
+    decode_rgb,
+    resize_rgb,
+)
 from vla_ros.logic.params import ParamSpec, ParamType
 from vla_ros.logic.stats import RateMeter
 from vla_ros.ros import qos
@@ -53,6 +60,7 @@ class CameraNode(Node):
         self.rate = RateMeter()
         self.forwarded = 0
         self.unusable = False
+        self.converter_reported = False
         self.publisher = self.create_publisher(Image, "vla/image", qos.LATEST)
         self.create_subscription(Image, "camera/image_raw", self.on_image, qos.SENSOR)
         self.create_timer(1.0, self.report)
@@ -87,6 +95,7 @@ class CameraNode(Node):
             self._fault_once(str(error), Level.ERROR)
             self.publisher.publish(empty_image(msg.header))
             return
+        self._report_converter()
         if self.unusable:
             self.get_logger().info("sane pictures again")
             self.unusable = False
@@ -100,6 +109,14 @@ class CameraNode(Node):
             log_at(self.get_logger(), level, reason)
         self.diagnostics.report(level, reason)
 
+    def _report_converter(self) -> None:
+        # A broken cv_bridge loses no picture (rosbags-image converts them), so it is a warning,
+        # said once, that stays visible in the diagnostics' values.
+        problem = converter().problem
+        if problem is not None and not self.converter_reported:
+            self.converter_reported = True
+            self.get_logger().warning(problem)
+
     def report(self) -> None:
         now = self.now()
         values = {
@@ -107,7 +124,10 @@ class CameraNode(Node):
             "forwarded": self.forwarded,
             "refused": self.faults.total,
             "repeated_stamps": self.stamps.repeated,
+            "converter": converter().name,
         }
+        if converter().problem is not None:
+            values["converter_problem"] = converter().problem
         if self.stamps.last is None:
             self.diagnostics.report(Level.WARN, "no picture received yet", values)
         elif now - self.stamps.last > 1.0 and not self.unusable:
