@@ -7,14 +7,17 @@ STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test test-ros-compat bench lint clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-ros.txt requirements-dev.txt setup.py setup.cfg
+# requirements.txt says what the code needs; requirements-lock.txt fixes the versions installed.
+$(STAMP): requirements.txt requirements-lock.txt requirements-ros.txt requirements-dev.txt \
+		setup.py setup.cfg
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt -r requirements-ros.txt -r requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements.txt -c requirements-lock.txt \
+		-r requirements-ros.txt -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -25,6 +28,24 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+# The whole suite again in a second venv built like a ROS 2 Jazzy user's: numpy 1.26 and
+# OpenCV 4.6 as Ubuntu 24.04 ships them, Jazzy's rclpy wheels, the other dependencies at the
+# lowest versions requirements.txt allows (requirements-ros-compat.txt).
+COMPAT := .venv-ros-compat
+COMPAT_STAMP := $(COMPAT)/.installed
+
+test-ros-compat: $(COMPAT_STAMP)
+	$(COMPAT)/bin/pytest
+
+$(COMPAT_STAMP): requirements.txt requirements-ros-compat.txt constraints-ros.txt \
+		requirements-dev.txt setup.py setup.cfg
+	$(PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/pip install --quiet --upgrade pip
+	$(COMPAT)/bin/pip install --quiet -r requirements.txt -r requirements-ros-compat.txt \
+		-c constraints-ros.txt -r requirements-dev.txt
+	$(COMPAT)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
 bench: setup
 	$(BIN)/vla-ros bench
 
@@ -33,4 +54,4 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) build install log .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(COMPAT) build install log .pytest_cache .ruff_cache

@@ -1,6 +1,7 @@
 """ament_python build of vla_ros: also a plain pip-installable package (see README)."""
 
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
@@ -13,6 +14,13 @@ NODES = (
     "safety_node",
     "sim_node",
 )
+
+
+def runtime_requirements() -> list[str]:
+    """requirements.txt, the one list of what vla_ros needs to run (ranges, not pins)."""
+    lines = (Path(__file__).resolve().parent / "requirements.txt").read_text().splitlines()
+    return [line for line in (raw.split("#")[0].strip() for raw in lines) if line]
+
 
 setup(
     name=PACKAGE,
@@ -27,7 +35,8 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
     ],
-    install_requires=["setuptools"],
+    # colcon installs with --single-version-externally-managed, which leaves these to pip.
+    install_requires=runtime_requirements(),
     zip_safe=False,
     maintainer="vla_ros maintainers",
     maintainer_email="maintainers@vla-ros.invalid",
