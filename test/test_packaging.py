@@ -134,3 +134,49 @@ def test_ros_arguments_start_a_node_with_files_values_and_remaps(tmp_path):
 def test_unknown_scene_lists_the_known_ones():
     with pytest.raises(ValueError, match="mobile"):
         graph.scene_config("mars")
+
+
+def test_ros_2_run_finds_the_vla_ros_program(colcon_install, tmp_path):
+    """`ros2 run vla_ros vla-ros ...` runs lib/vla_ros/vla-ros, with the install's Python path."""
+    program = colcon_install / "lib" / "vla_ros" / "vla-ros"
+    site = next((colcon_install / "lib").glob("python3*/site-packages"))
+    result = subprocess.run(
+        [str(program), "sim", "--help"],
+        env={**os.environ, "PYTHONPATH": str(site), "AMENT_PREFIX_PATH": str(colcon_install)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--command" in result.stdout
+
+
+# rosdep keys of the Python modules that apt's ROS 2 installs provide
+ROSDEP_KEYS = {"numpy": "python3-numpy", "cv2": "python3-opencv", "yaml": "python3-yaml"}
+
+
+def _imported_modules(folders) -> set[str]:
+    modules = set()
+    for path in (p for folder in folders for p in folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    return modules
+
+
+def test_package_xml_lists_every_ros_package_the_code_imports():
+    """Whatever a ROS wheel provides here comes from apt on a ROS install: rosdep must know it."""
+    from importlib.metadata import packages_distributions
+
+    from catkin_pkg.package import parse_package
+
+    package = parse_package(str(REPO / "package.xml"))
+    package.validate()
+    declared = {dep.name for dep in package.exec_depends}
+    provided_by = packages_distributions()
+    imported = _imported_modules([REPO / "vla_ros", REPO / "launch"])
+    ros = {m for m in imported if any(d.startswith("ros-") for d in provided_by.get(m, []))}
+    assert ros >= {"rclpy", "sensor_msgs", "rcl_interfaces", "builtin_interfaces"}
+    assert ros | {ROSDEP_KEYS[m] for m in imported & ROSDEP_KEYS.keys()} <= declared
