@@ -12,6 +12,7 @@ NODES = (
     "fusion_node",
     "safety_node",
     "sim_node",
+    "speech_node",
 )
 
 setup(

@@ -1,0 +1,216 @@
+"""pocketsphinx behind small classes: a keyword spotter for stop words, a grammar recogniser for
+commands (with the general language model for free text), and forced alignment for the corpus.
+
+pocketsphinx 5 ships its US-English acoustic model, dictionary and language model inside the
+wheel: nothing is downloaded. It is imported when a recogniser is built, not before.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vla_ros.logic.commands import STOP_WORDS
+from vla_ros.speech.audio import FRAME_SECONDS, SAMPLE_RATE
+
+
+def _decoder(**settings: object) -> Any:  # a pocketsphinx.Decoder
+    try:
+        from pocketsphinx import Decoder
+    except ImportError:
+        raise RuntimeError(
+            "pocketsphinx is not installed: pip install -r requirements.txt"
+        ) from None
+    # Dither: stretches of exact digital zeros (a muted input, padded files) have no log
+    # spectrum, and the decoder's running cepstral mean goes astray on them.
+    return Decoder(loglevel="FATAL", samprate=SAMPLE_RATE, dither=True, seed=1, **settings)
+
+
+def _pcm(frame: np.ndarray) -> bytes:
+    return np.asarray(frame, dtype="<i2").tobytes()
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    text: str  # "" when nothing was recognised
+    confidence: float  # 0..1: the lowest posterior of a word in it (0 when empty)
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float  # seconds from the start of the utterance
+    end: float
+    posterior: float  # 0..1 (1 when the decoder made no lattice)
+
+
+def _words(decoder: Any) -> tuple[Word, ...]:
+    return tuple(
+        Word(
+            seg.word.split("(")[0],  # "to(3)": the third pronunciation of "to"
+            seg.start_frame * FRAME_SECONDS,
+            (seg.end_frame + 1) * FRAME_SECONDS,
+            float(seg.prob),
+        )
+        for seg in decoder.seg() or ()
+        if not seg.word.startswith(("<", "["))  # silence, fillers, sentence marks
+    )
+
+
+def _hypothesis(decoder: Any) -> Hypothesis:
+    hyp = decoder.hyp()
+    if hyp is None or not hyp.hypstr:
+        return Hypothesis("", 0.0)
+    words = _words(decoder)
+    return Hypothesis(hyp.hypstr, min((w.posterior for w in words), default=0.0), words)
+
+
+class Dictionary:
+    """Which words the acoustic model's dictionary can pronounce."""
+
+    def __init__(self) -> None:
+        self._decoder = _decoder()
+
+    def __contains__(self, word: str) -> bool:
+        return self._decoder.lookup_word(word) is not None
+
+
+class StopSpotter:
+    """Listens for stop words on every frame of speech, before the utterance ends.
+
+    A live decoder follows the utterance with the grammar in which the start of a command is a
+    sentence too (`jsgf(..., prefixes=True)`), so "find the..." is heard as the start of a
+    command and not as the stop word nearest to it. A stop word that stays in its running
+    hypothesis for `confirm_frames` frames is a stop. pocketsphinx's own keyword spotting
+    (`kws_threshold` > 0) can fire too; alone it trades missed stops against false ones badly
+    (measured: docs/speech.md), beside the grammar it catches stops the grammar misses.
+    """
+
+    def __init__(self, prefix_jsgf: str, confirm_frames: int, kws_threshold: float = 0.0) -> None:
+        self._decoder = _decoder(lm=None)
+        self._decoder.add_jsgf_string("prefixes", prefix_jsgf)
+        self._decoder.activate_search("prefixes")
+        self.confirm_frames = confirm_frames
+        self._kws = None
+        if kws_threshold > 0:
+            with tempfile.NamedTemporaryFile("w", suffix=".kws", delete=False) as keyfile:
+                keyfile.writelines(f"{w} /{kws_threshold:.3g}/\n" for w in STOP_WORDS)
+            try:
+                self._kws = _decoder(kws=keyfile.name)
+            finally:
+                os.unlink(keyfile.name)
+            self._kws.start_utt()
+        self._listening = False
+        self._seen = 0
+        self._fired = False
+
+    def start(self, frames: Iterable[np.ndarray]) -> str | None:
+        """A new utterance, beginning with `frames`; a stop word heard in them, if any."""
+        if self._listening:
+            self._decoder.end_utt()
+        self._decoder.start_utt()
+        self._listening, self._seen, self._fired = True, 0, False
+        heard = None
+        for frame in frames:
+            heard = heard or self._listen(frame)
+        return heard
+
+    def process(self, frame: np.ndarray, in_speech: bool) -> str | None:
+        """The stop word heard by the end of this frame, once per utterance."""
+        heard = None
+        if self._kws is not None:
+            self._kws.process_raw(_pcm(frame), False, False)
+            hyp = self._kws.hyp()
+            if hyp is not None and hyp.hypstr:
+                self._kws.end_utt()
+                self._kws.start_utt()
+                heard = hyp.hypstr.split()[0]
+        if in_speech and self._listening:
+            heard = self._listen(frame) or heard
+        return heard
+
+    def end(self) -> None:
+        if self._listening:
+            self._decoder.end_utt()
+            self._listening = False
+
+    def _listen(self, frame: np.ndarray) -> str | None:
+        self._decoder.process_raw(_pcm(frame), False, False)
+        hyp = self._decoder.hyp()
+        words = hyp.hypstr.split() if hyp is not None else []
+        stop = next((w for w in words if w in STOP_WORDS), None)
+        self._seen = self._seen + 1 if stop else 0
+        if stop and self._seen >= self.confirm_frames and not self._fired:
+            self._fired = True
+            return stop
+        return None
+
+
+class CommandRecognizer:
+    """Decodes one utterance at a time with a JSGF grammar, frame by frame as it arrives.
+
+    Feeding frames while the person speaks leaves only the end of the search for the end of the
+    utterance, so a command's text is ready a few milliseconds after voice activity ends.
+    With `free_text` the general language model decodes the utterance again on request.
+    """
+
+    def __init__(self, jsgf: str, free_text: bool = False, confidence: bool = True) -> None:
+        # Word posteriors (the confidence) come from the lattice that `bestpath` builds.
+        self._decoder = _decoder(lm=None, bestpath=confidence)
+        self._decoder.add_jsgf_string("grammar", jsgf)
+        self._decoder.activate_search("grammar")
+        self._free = _decoder(bestpath=True) if free_text else None
+        self._audio: list[np.ndarray] = []
+        self._active = False
+
+    def start(self, frames: Iterable[np.ndarray]) -> None:
+        if self._active:
+            self._decoder.end_utt()
+        self._decoder.start_utt()
+        self._active = True
+        self._audio = []
+        for frame in frames:
+            self.feed(frame)
+
+    def feed(self, frame: np.ndarray) -> None:
+        self._audio.append(frame)
+        self._decoder.process_raw(_pcm(frame), False, False)
+
+    def finish(self) -> Hypothesis:
+        self._decoder.end_utt()
+        self._active = False
+        return _hypothesis(self._decoder)
+
+    def decode(self, samples: np.ndarray) -> Hypothesis:
+        """A whole recording at once (its cepstral mean from all of it, not a running estimate)."""
+        self._decoder.start_utt()
+        self._decoder.process_raw(_pcm(samples), False, True)
+        self._active = True
+        return self.finish()
+
+    def free_text(self) -> Hypothesis | None:
+        """The last utterance decoded with the general language model (None without one)."""
+        if self._free is None or not self._audio:
+            return None
+        self._free.start_utt()
+        self._free.process_raw(_pcm(np.concatenate(self._audio)), False, True)
+        self._free.end_utt()
+        return _hypothesis(self._free)
+
+
+def align(samples: np.ndarray, text: str) -> tuple[Word, ...]:
+    """Where each word of `text` lies in `samples` (a forced alignment: the text is known)."""
+    words = text.lower().split()
+    recogniser = CommandRecognizer(
+        f"#JSGF V1.0;\ngrammar align;\npublic <s> = {' '.join(words)};\n", confidence=False
+    )
+    hyp = recogniser.decode(samples)
+    if hyp.text.split() != words:
+        raise ValueError(f"could not align {text!r} (heard {hyp.text!r})")
+    return hyp.words
