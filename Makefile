@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench speech-corpus lint clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ test: setup
 
 bench: setup
 	$(BIN)/vla-ros bench
+
+# The spoken-command corpus of `vla-ros bench --speech` (needs espeak-ng and sox; ~60 MB).
+speech-corpus: setup
+	$(BIN)/python -m vla_ros.bench.speech_corpus --out data/speech_corpus
 
 lint: setup
 	$(BIN)/ruff check .

@@ -67,20 +67,23 @@ def _run(*command: str) -> None:
     subprocess.run(command, check=True, capture_output=True)
 
 
-def synthesise(text: str, voice: str, speed: int, folder: Path) -> np.ndarray:
+def synthesise(
+    text: str, voice: str, speed: int, folder: Path, lead_in: float = LEAD_IN, tail: float = TAIL
+) -> np.ndarray:
     raw, converted = folder / "raw.wav", folder / "16k.wav"
     _run("espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text)
-    _run("sox", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(converted))
+    # -D: no dither, so the same text gives the same samples on every run
+    _run("sox", "-D", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(converted))
     speech = read_wav(converted)
-    silence = np.zeros(int(LEAD_IN * SAMPLE_RATE), np.int16)
-    return np.concatenate([silence, speech, np.zeros(int(TAIL * SAMPLE_RATE), np.int16)])
+    silence = np.zeros(int(lead_in * SAMPLE_RATE), np.int16)
+    return np.concatenate([silence, speech, np.zeros(int(tail * SAMPLE_RATE), np.int16)])
 
 
 def pink_noise(seconds: float, folder: Path) -> np.ndarray:
     """Unit-power pink noise; `sox -R` seeds its generator the same on every run."""
     path = folder / "noise.wav"
     _run(
-        "sox", "-R", "-n", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(path),
+        "sox", "-R", "-D", "-n", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(path),
         "synth", f"{seconds:.2f}", "pinknoise", "vol", "0.5",
     )  # fmt: skip
     noise = read_wav(path).astype(np.float64)
@@ -105,13 +108,18 @@ def mix(
 
 
 def stop_word_end(samples: np.ndarray, text: str) -> float:
-    """When the first stop word of `text` ends, from a forced alignment of the clean audio."""
+    """When the first stop word of `text` ends, from a forced alignment of the clean audio.
+
+    Only the speech and 0.3 s around it are aligned: long digital silence throws the aligner.
+    """
     from vla_ros.logic.commands import STOP_WORDS
     from vla_ros.speech.recognizer import align
 
-    for word in align(samples, text):
+    start, end = speech_span(samples)
+    first = max(0, int((start - 0.3) * SAMPLE_RATE))
+    for word in align(samples[first : int((end + 0.3) * SAMPLE_RATE)], text):
         if word.text in STOP_WORDS:
-            return word.end
+            return first / SAMPLE_RATE + word.end
     raise ValueError(f"no stop word aligned in {text!r}")
 
 
@@ -124,10 +132,38 @@ def scripts() -> list[tuple[str, str, str]]:
     return commands + [(text, "stop", "") for text in STOP_PHRASES]
 
 
-def build(out: Path, speakers_per_text: int = 4) -> list[Utterance]:
+def _check_tools() -> None:
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is missing: apt-get install espeak-ng sox")
+
+
+TEST_DATA = (("go to the red cube", "command", "red cube"), ("stop", "stop", ""))
+
+
+def build_test_data(out: Path, snr_db: float = 20.0) -> list[Utterance]:
+    """The few short WAVs the tests play (kept in the repository: tests need no espeak-ng)."""
+    _check_tools()
+    out.mkdir(parents=True, exist_ok=True)
+    utterances = []
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        noise = pink_noise(10.0, folder)
+        for text, kind, target in TEST_DATA:
+            clean = synthesise(text, "en-us", 155, folder, lead_in=0.5, tail=0.5)
+            span = speech_span(clean)
+            stop_end = stop_word_end(clean, text) if kind == "stop" else None
+            name = f"{text.replace(' ', '_')}.wav"
+            write_wav(out / name, mix(clean, noise, snr_db, span))
+            utterances.append(
+                Utterance(name, text, kind, target, "en-us", 155, snr_db, *span, stop_end)
+            )
+    (out / MANIFEST).write_text(json.dumps([asdict(u) for u in utterances], indent=1))
+    return utterances
+
+
+def build(out: Path, speakers_per_text: int = 4, speakers_per_stop: int = 8) -> list[Utterance]:
+    _check_tools()
     out.mkdir(parents=True, exist_ok=True)
     speakers = list(itertools.product(VOICES, SPEEDS))
     rng = np.random.default_rng(0)
@@ -136,7 +172,8 @@ def build(out: Path, speakers_per_text: int = 4) -> list[Utterance]:
         folder = Path(scratch)
         noise = pink_noise(60.0, folder)
         for number, (text, kind, target) in enumerate(scripts()):
-            chosen = rng.choice(len(speakers), speakers_per_text, replace=False)
+            count = speakers_per_stop if kind == "stop" else speakers_per_text
+            chosen = rng.choice(len(speakers), count, replace=False)
             for voice, speed in (speakers[i] for i in chosen):
                 clean = synthesise(text, voice, speed, folder)
                 span = speech_span(clean)
@@ -170,10 +207,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("data/speech_corpus"))
     parser.add_argument(
-        "--speakers", type=int, default=4, help="voice/speed pairings per text (default 4)"
+        "--speakers", type=int, default=4, help="voice/speed pairings per command (default 4)"
+    )
+    parser.add_argument(
+        "--stop-speakers", type=int, default=8, help="voice/speed pairings per stop (default 8)"
+    )
+    parser.add_argument(
+        "--test-data", action="store_true", help="write only the short WAVs the tests play"
     )
     args = parser.parse_args(argv)
-    utterances = build(args.out, args.speakers)
+    utterances = (
+        build_test_data(args.out)
+        if args.test_data
+        else build(args.out, args.speakers, args.stop_speakers)
+    )
     print(f"wrote {len(utterances)} files to {args.out}")
     return 0
 

@@ -35,8 +35,8 @@ SOURCES = ("auto", "wav", "microphone", "topic")
 PARAMS = (
     ParamSpec("source", ParamType.STRING, "Audio source; auto: wav if set, else the microphone",
               choices=SOURCES, read_only=True),
-    ParamSpec("wav", ParamType.STRING, "WAV file (16 kHz, 16-bit) played once in real time",
-              read_only=True),
+    ParamSpec("wav", ParamType.STRING,
+              "WAV file (16 kHz, 16-bit) played once in real time; setting it plays another"),
     ParamSpec("wav_delay", ParamType.DOUBLE, "Seconds to wait before playing the WAV file",
               0.0, 60.0, read_only=True),
     ParamSpec("audio_topic", ParamType.STRING, "audio_common_msgs/AudioData topic (source topic)",
@@ -102,6 +102,9 @@ class SpeechNode(Node):
         self._rebuild = threading.Event()
         self._framer = Framer()
         self._microphone = None
+        self._lock = threading.Lock()
+        self._playing = 0  # which WAV file plays (the last one set)
+        self._no_audio: str | None = None  # why there is no audio, while there is none
         self.pipeline = None
         self.diagnostics.report(Level.STALE, "loading the recogniser")
         self._worker = threading.Thread(target=self._process, name="speech", daemon=True)
@@ -115,29 +118,42 @@ class SpeechNode(Node):
             source = "wav" if wav else "microphone"
         try:
             if source == "wav":
-                samples = read_wav(wav) if wav else None
-                if samples is None:
-                    raise AudioError("source wav needs the parameter wav:=<file>")
-                threading.Thread(target=self._play, args=(samples,), daemon=True).start()
+                if wav:
+                    self._play_file(wav, self.params["wav_delay"])
             elif source == "microphone":
                 self._open_microphone()
             else:
                 self._subscribe_audio()
         except (AudioError, RuntimeError) as error:
-            self._fault(f"no audio: {error}", Level.ERROR)
+            self._no_audio = f"no audio: {error}"
+            self._fault(self._no_audio, Level.ERROR)
 
-    def _play(self, samples: np.ndarray) -> None:
-        """The file in real time, then a second of silence so its last utterance ends."""
-        self._stop.wait(self.params["wav_delay"])
+    def _play_file(self, path: str, delay: float) -> None:
+        try:
+            samples = read_wav(path)
+        except AudioError as error:
+            self._no_audio = f"cannot play: {error}"
+            self._fault(self._no_audio, Level.ERROR)
+            return
+        self._no_audio = None
+        with self._lock:
+            self._playing += 1
+            turn = self._playing
+        threading.Thread(target=self._play, args=(path, samples, delay, turn), daemon=True).start()
+
+    def _play(self, path: str, samples: np.ndarray, delay: float, turn: int) -> None:
+        """The file in real time, then a second of silence so its last utterance ends; a file
+        set later takes over."""
+        self._stop.wait(delay)
         tail = np.zeros(int(1.0 / FRAME_SECONDS) * FRAME_SAMPLES, np.int16)
         audio = np.concatenate([samples, tail])
+        self.get_logger().info(f"playing {path}")
         start = time.monotonic()
         for index, offset in enumerate(range(0, len(audio), FRAME_SAMPLES)):
             due = start + index * FRAME_SECONDS
-            if self._stop.wait(max(0.0, due - time.monotonic())):
+            if self._stop.wait(max(0.0, due - time.monotonic())) or turn != self._playing:
                 return
             self._push(audio[offset : offset + FRAME_SAMPLES])
-        self.get_logger().info(f"played {self.params['wav']}")
 
     def _open_microphone(self) -> None:
         try:
@@ -198,10 +214,16 @@ class SpeechNode(Node):
         if self.pipeline.dropped:
             self.get_logger().warning(f"not in the dictionary, left out: {self.pipeline.dropped}")
         self.get_logger().info(f"listening for:\n{self.pipeline.grammar}")
-        self.diagnostics.report(Level.OK, "listening", {"heard": self.heard})
+        if self._no_audio:
+            self.diagnostics.report(Level.ERROR, self._no_audio)
+        else:
+            self.diagnostics.report(Level.OK, "listening", {"utterances": self.heard})
 
     def _on_change(self, values: dict[str, Any], changed: set[str]) -> None:
-        self._rebuild.set()
+        if "wav" in changed and values["wav"]:
+            self._play_file(values["wav"], 0.0)
+        if changed - {"wav"}:
+            self._rebuild.set()
 
     def _process(self) -> None:
         self._build()

@@ -29,8 +29,9 @@ def read_wav(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
             data = wav.readframes(wav.getnframes())
     except FileNotFoundError:
         raise AudioError(f"no such WAV file: {path}") from None
-    except (wave.Error, EOFError, OSError) as error:
-        raise AudioError(f"{path} is not a readable WAV file ({error})") from None
+    except Exception as error:  # a corrupt header surfaces as wave.Error, EOFError, RuntimeError...
+        reason = str(error) or type(error).__name__
+        raise AudioError(f"{path} is not a readable WAV file ({reason})") from None
     if width != 2:
         raise AudioError(f"{path}: {8 * width}-bit samples, need 16-bit PCM")
     if rate != sample_rate:
