@@ -38,14 +38,18 @@ def test_a_wav_file_reads_back_as_16khz_mono(tmp_path):
     assert np.array_equal(read_wav(write_wav(tmp_path / "a.wav", samples)), samples)
 
 
-def test_stereo_is_averaged_to_mono(tmp_path):
-    path = tmp_path / "stereo.wav"
+def wav_file(path, channels, width, data):
     with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(2)
-        wav.setsampwidth(2)
+        wav.setnchannels(channels)
+        wav.setsampwidth(width)
         wav.setframerate(RATE)
-        wav.writeframes(np.array([100, 300] * 160, "<i2").tobytes())
-    assert set(read_wav(path)) == {200}
+        wav.writeframes(data)
+    return path
+
+
+def test_stereo_is_averaged_to_mono(tmp_path):
+    data = np.array([100, 300] * 160, "<i2").tobytes()
+    assert set(read_wav(wav_file(tmp_path / "stereo.wav", 2, 2, data))) == {200}
 
 
 @pytest.mark.parametrize(
@@ -65,14 +69,8 @@ def test_unusable_wav_files_are_refused_with_the_reason(tmp_path, make, reason):
 
 
 def test_eight_bit_wav_is_refused(tmp_path):
-    path = tmp_path / "8bit.wav"
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(1)
-        wav.setframerate(RATE)
-        wav.writeframes(bytes(160))
     with pytest.raises(AudioError, match="8-bit"):
-        read_wav(path)
+        read_wav(wav_file(tmp_path / "8bit.wav", 1, 1, bytes(160)))
 
 
 def test_raw_blocks_of_any_size_become_whole_frames():

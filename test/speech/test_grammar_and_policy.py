@@ -95,9 +95,9 @@ def test_an_unsure_long_utterance_is_ignored_not_obeyed():
     assert "not understood" in decision.reason
 
 
-def test_a_blip_with_no_words_is_no_stop():
-    assert decide("", 0.0, False, 0.05, POLICY).verdict is Verdict.IGNORED
-    assert decide("", 0.0, False, 0.5, POLICY).verdict is Verdict.STOP
+def test_sound_in_which_no_word_fits_is_noise_not_a_stop():
+    decision = decide("", 0.0, False, 0.5, POLICY)
+    assert decision.verdict is Verdict.IGNORED and "no words" in decision.reason
 
 
 def test_free_text_is_published_only_when_confident():

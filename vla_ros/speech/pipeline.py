@@ -49,8 +49,11 @@ class SpeechPipeline:
             jsgf(self.vocabulary, prefixes=True),
             self.config.stop_confirm_frames,
             self.config.kws_threshold,
+            words=self.vocabulary.words(),
         )
-        self.recognizer = CommandRecognizer(self.grammar, free_text=self.config.free_text)
+        self.recognizer = CommandRecognizer(
+            self.grammar, free_text=self.config.free_text, words=self.vocabulary.words()
+        )
         self.vad = VoiceActivity(self.config.vad)
         self.frames = 0
         self._utterance: list[np.ndarray] = []

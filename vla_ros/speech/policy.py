@@ -5,7 +5,8 @@ recogniser heard a whole command of the grammar with every word's posterior at l
 `min_confidence`; a grammar always returns its nearest sentence, so without that check a cough
 could become "go to the red cube". An utterance that is not believed and might have been a stop
 (short like a stop word, or a single word heard) is taken as a stop: stopping for nothing costs
-a "resume", moving on a misheard stop can cost more.
+a "resume", moving on a misheard stop can cost more. Sound in which no word of the grammar fits
+at all (the grammar holds the stop words too) is noise: a door, a change in the background.
 """
 
 from __future__ import annotations
@@ -26,15 +27,14 @@ class Verdict(enum.Enum):
 class PolicyConfig:
     min_confidence: float = 0.5  # lowest word posterior of a believed command
     stop_max_duration: float = 0.9  # seconds: an unsure utterance this short may be a stop
-    min_word_duration: float = 0.12  # seconds: a silent blip shorter than any word is no stop
     free_text_confidence: float = 0.95  # lowest word posterior of believed free text
 
     def __post_init__(self) -> None:
         for name in ("min_confidence", "free_text_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
-        if self.stop_max_duration < 0 or self.min_word_duration < 0:
-            raise ValueError("stop_max_duration and min_word_duration must be >= 0")
+        if self.stop_max_duration < 0:
+            raise ValueError("stop_max_duration must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -81,13 +81,12 @@ def decide(
             return Decision(Verdict.STOP, STOP, text, free_confidence, f"free text '{text}'")
         if text and free_confidence >= config.free_text_confidence:
             return Decision(Verdict.COMMAND, text, text, free_confidence, f"free text '{text}'")
-    if not heard and duration < config.min_word_duration:
-        return Decision(
-            Verdict.IGNORED, "", heard, confidence, f"a {duration:.2f} s sound with no words"
-        )
+    if not heard:
+        # No word of the grammar fits at all (it holds the stop words): noise, not speech.
+        return Decision(Verdict.IGNORED, "", heard, 0.0, f"{duration:.2f} s of sound, no words")
     unsure = f"unsure of '{heard}' ({confidence:.2f}"
-    unsure += ")" if whole_command or not heard else ", not a whole command)"
-    if duration <= config.stop_max_duration or len(heard.split()) <= 1:
+    unsure += ")" if whole_command else ", not a whole command)"
+    if duration <= config.stop_max_duration or len(heard.split()) == 1:
         return Decision(
             Verdict.STOP,
             STOP,
