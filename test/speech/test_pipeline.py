@@ -67,3 +67,11 @@ def test_a_cough_like_burst_is_no_command(pipeline):
         [rng.normal(0, 30, 16000), rng.normal(0, 6000, 4000), rng.normal(0, 30, 16000)]
     ).astype(np.int16)
     assert not [d for _, d in hear(pipeline, burst) if d.verdict is Verdict.COMMAND]
+
+
+def test_words_with_the_lot_vowel_get_their_british_pronunciation():
+    from vla_ros.speech.recognizer import _decoder, add_lot_vowel_variants
+
+    decoder = _decoder(lm=None)
+    assert add_lot_vowel_variants(decoder, {"box", "ball", "stop", "red"}) == ["box", "stop"]
+    assert decoder.lookup_word("box(lot)") == "B AO K S"

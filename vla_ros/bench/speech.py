@@ -99,9 +99,13 @@ def score(utterance: Utterance, events: list, tally: Tally) -> None:
 
 
 def evaluate(
-    folder: Path, checkpoint: str = "", config: SpeechConfig | None = None
+    folder: Path,
+    checkpoint: str = "",
+    config: SpeechConfig | None = None,
+    levels: tuple[str, ...] = (),
 ) -> dict[str, dict[str, object]]:
-    """The summary per noise level ("clean", "20 dB", ...) of the whole corpus in `folder`."""
+    """The summary per noise level ("clean", "20 dB", ...) of the corpus in `folder` (only the
+    `levels` named, if any)."""
     corpus = load(folder)
     vocabulary = checkpoint_vocabulary(checkpoint)
     by_level: dict[str, list[Utterance]] = defaultdict(list)
@@ -111,6 +115,8 @@ def evaluate(
         )
     results = {}
     for level, utterances in by_level.items():
+        if levels and level not in levels:
+            continue
         pipeline = SpeechPipeline(vocabulary, config)
         tally = Tally()
         for utterance in utterances:
