@@ -162,11 +162,14 @@ def build_test_data(out: Path, snr_db: float = 20.0) -> list[Utterance]:
     return utterances
 
 
-def build(out: Path, speakers_per_text: int = 4, speakers_per_stop: int = 8) -> list[Utterance]:
+def build(
+    out: Path, speakers_per_text: int = 4, speakers_per_stop: int = 8, seed: int = 0
+) -> list[Utterance]:
+    """The corpus; another `seed` picks other voice/speed pairings and other noise."""
     _check_tools()
     out.mkdir(parents=True, exist_ok=True)
     speakers = list(itertools.product(VOICES, SPEEDS))
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     utterances: list[Utterance] = []
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
@@ -212,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stop-speakers", type=int, default=8, help="voice/speed pairings per stop (default 8)"
     )
+    parser.add_argument("--seed", type=int, default=0, help="other pairings and noise (default 0)")
     parser.add_argument(
         "--test-data", action="store_true", help="write only the short WAVs the tests play"
     )
@@ -219,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     utterances = (
         build_test_data(args.out)
         if args.test_data
-        else build(args.out, args.speakers, args.stop_speakers)
+        else build(args.out, args.speakers, args.stop_speakers, args.seed)
     )
     print(f"wrote {len(utterances)} files to {args.out}")
     return 0

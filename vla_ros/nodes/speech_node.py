@@ -95,7 +95,7 @@ class SpeechNode(Node):
         self.params = ParameterSet(self, PARAMS, NAME, _validate, self._on_change)
         self.diagnostics = DiagnosticsReporter(self)
         self.faults = FaultLog()
-        self.publisher = self.create_publisher(String, "/voice_command", qos.COMMANDS)
+        self.publisher = self.create_publisher(String, "voice_command", qos.COMMANDS)
         self.heard = 0
         self._frames: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=1000)
         self._stop = threading.Event()

@@ -25,7 +25,7 @@ class Verdict(enum.Enum):
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    min_confidence: float = 0.5  # lowest word posterior of a believed command
+    min_confidence: float = 0.8  # lowest posterior of a believed command's colour and object
     stop_max_duration: float = 0.9  # seconds: an unsure utterance this short may be a stop
     free_text_confidence: float = 0.95  # lowest word posterior of believed free text
 
