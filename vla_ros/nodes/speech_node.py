@@ -26,8 +26,8 @@ from vla_ros.ros.params import ParameterSet
 from vla_ros.ros.runner import run_node
 from vla_ros.speech.audio import FRAME_SAMPLES, FRAME_SECONDS, AudioError, Framer, pcm16, read_wav
 from vla_ros.speech.grammar import GrammarError, checkpoint_vocabulary
-from vla_ros.speech.pipeline import SpeechConfig
-from vla_ros.speech.policy import PolicyConfig, Verdict
+from vla_ros.speech.pipeline import SpeechConfig, SpeechPipeline
+from vla_ros.speech.policy import Decision, PolicyConfig, Verdict
 from vla_ros.speech.vad import VadConfig
 
 NAME = "speech_node"
@@ -97,7 +97,7 @@ class SpeechNode(Node):
         self.faults = FaultLog()
         self.publisher = self.create_publisher(String, "voice_command", qos.COMMANDS)
         self.heard = 0
-        self._frames: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=1000)
+        self._frames: queue.Queue[np.ndarray] = queue.Queue(maxsize=1000)  # 10 s of audio
         self._stop = threading.Event()
         self._rebuild = threading.Event()
         self._framer = Framer()
@@ -105,7 +105,7 @@ class SpeechNode(Node):
         self._lock = threading.Lock()
         self._playing = 0  # which WAV file plays (the last one set)
         self._no_audio: str | None = None  # why there is no audio, while there is none
-        self.pipeline = None
+        self.pipeline: SpeechPipeline | None = None
         self.diagnostics.report(Level.STALE, "loading the recogniser")
         self._worker = threading.Thread(target=self._process, name="speech", daemon=True)
         self._worker.start()
@@ -203,8 +203,6 @@ class SpeechNode(Node):
 
     # -- recognition ---------------------------------------------------------------------------
     def _build(self) -> None:
-        from vla_ros.speech.pipeline import SpeechPipeline
-
         try:
             vocabulary = checkpoint_vocabulary(self.params["checkpoint"])
             self.pipeline = SpeechPipeline(vocabulary, speech_config(self.params.values))
@@ -240,7 +238,7 @@ class SpeechNode(Node):
             for event in self.pipeline.process(frame):
                 self._publish(event.decision)
 
-    def _publish(self, decision: Any) -> None:
+    def _publish(self, decision: Decision) -> None:
         self.heard += 1
         values = {
             "heard": decision.heard,
@@ -260,9 +258,8 @@ class SpeechNode(Node):
 
     def _fault(self, reason: str, level: Level) -> None:
         if self.faults.record(reason):
-            self.get_logger().error(reason) if level is Level.ERROR else self.get_logger().warning(
-                reason
-            )
+            log = self.get_logger().error if level is Level.ERROR else self.get_logger().warning
+            log(reason)
         self.diagnostics.report(level, reason, {"faults": self.faults.total})
 
     def before_shutdown(self) -> None:

@@ -1,10 +1,11 @@
 """Audio frames in, decisions out: voice activity, the stop spotter and the command recogniser.
 
-Every 10 ms frame goes to the keyword spotter at once, so a stop word is acted on as soon as it
-is heard, before the person has finished the sentence (and whatever the voice activity detector
-thinks). Voice activity cuts the stream into utterances; at the end of each, the grammar
-recogniser decodes it and the policy (vla_ros.speech.policy) decides what it was. A stop heard by
-the spotter stands for the rest of its utterance: the command recogniser cannot undo it.
+Every 10 ms frame of speech goes to the stop spotter as it arrives, so a stop word is acted on as
+soon as it is heard, before the person has finished the sentence (pocketsphinx's keyword
+spotting, when switched on, hears every frame, speech or not). Voice activity cuts the stream
+into utterances; at the end of each, the grammar recogniser decodes it whole and the policy
+(vla_ros.speech.policy) decides what it was. A stop heard by the spotter stands for the rest of
+its utterance: the command recogniser cannot undo it.
 """
 
 from __future__ import annotations
