@@ -48,7 +48,7 @@ def test_a_spoken_stop_is_a_stop_before_the_utterance_ends(pipeline):
     stops = [(t, d) for t, d in heard if d.verdict is Verdict.STOP]
     assert stops and all(d.verdict is Verdict.STOP for _, d in heard)
     first_t, first = stops[0]
-    assert first.text == "stop" and "spotter heard 'stop'" in first.reason
+    assert first.text == "stop" and "spotter heard" in first.reason  # any stop word stops
     # the spotter fires while the person still speaks or just after: before the end of the
     # utterance, which needs the quiet that follows the word
     utterance_end = heard[-1][0]
