@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--speech",
         nargs="?",
-        const="",
+        const="",  # the microphone
+        type=lambda text: text and _existing_file(text),
         metavar="WAV",
         help="also start speech_node and wait for a spoken command instead of --command: from "
         "the microphone, or played from WAV (16 kHz, 16-bit)",
