@@ -28,7 +28,7 @@ test: setup
 bench: setup
 	$(BIN)/vla-ros bench
 
-# The spoken-command corpus of `vla-ros bench --speech` (needs espeak-ng and sox; ~60 MB).
+# The spoken-command corpus of `vla-ros bench --speech` (needs espeak-ng and sox; 75 MB).
 speech-corpus: setup
 	$(BIN)/python -m vla_ros.bench.speech_corpus --out data/speech_corpus
 
