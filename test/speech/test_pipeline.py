@@ -75,3 +75,17 @@ def test_words_with_the_lot_vowel_get_their_british_pronunciation():
     decoder = _decoder(lm=None)
     assert add_lot_vowel_variants(decoder, {"box", "ball", "stop", "red"}) == ["box", "stop"]
     assert decoder.lookup_word("box(lot)") == "B AO K S"
+
+
+def test_free_text_decodes_the_last_utterance_again_with_the_language_model():
+    from vla_ros.speech.grammar import jsgf
+    from vla_ros.speech.recognizer import CommandRecognizer
+
+    grammar = jsgf(checkpoint_vocabulary(""))
+    samples = read_wav(DATA / "go_to_the_red_cube.wav")
+    recogniser = CommandRecognizer(grammar, free_text=True)
+    assert recogniser.free_text() is None  # nothing heard yet
+    assert recogniser.decode(samples).text == "go to the red cube"
+    free = recogniser.free_text()
+    assert free is not None and free.text and 0 <= free.confidence <= 1
+    assert CommandRecognizer(grammar).free_text() is None

@@ -178,11 +178,11 @@ class StopSpotter:
 
 
 class CommandRecognizer:
-    """Decodes one utterance at a time with a JSGF grammar, frame by frame as it arrives.
+    """Decodes one whole utterance at a time with a JSGF grammar.
 
-    Feeding frames while the person speaks leaves only the end of the search for the end of the
-    utterance, so a command's text is ready a few milliseconds after voice activity ends.
-    With `free_text` the general language model decodes the utterance again on request.
+    Whole, not frame by frame: the cepstral mean then comes from the utterance itself instead of
+    a running estimate, which a live decoder gets wrong at the start of a stream. With
+    `free_text` the general language model can decode the last utterance again.
     """
 
     def __init__(
@@ -198,42 +198,24 @@ class CommandRecognizer:
         self._decoder.add_jsgf_string("grammar", jsgf)
         self._decoder.activate_search("grammar")
         self._free = _decoder(bestpath=True) if free_text else None
-        self._audio: list[np.ndarray] = []
-        self._active = False
-
-    def start(self, frames: Iterable[np.ndarray]) -> None:
-        if self._active:
-            self._decoder.end_utt()
-        self._decoder.start_utt()
-        self._active = True
-        self._audio = []
-        for frame in frames:
-            self.feed(frame)
-
-    def feed(self, frame: np.ndarray) -> None:
-        self._audio.append(frame)
-        self._decoder.process_raw(_pcm(frame), False, False)
-
-    def finish(self) -> Hypothesis:
-        self._decoder.end_utt()
-        self._active = False
-        return _hypothesis(self._decoder)
+        self._last = np.zeros(0, np.int16)
 
     def decode(self, samples: np.ndarray) -> Hypothesis:
-        """A whole recording at once (its cepstral mean from all of it, not a running estimate)."""
-        self._decoder.start_utt()
-        self._decoder.process_raw(_pcm(samples), False, True)
-        self._active = True
-        return self.finish()
+        self._last = samples
+        return _decode(self._decoder, samples)
 
     def free_text(self) -> Hypothesis | None:
         """The last utterance decoded with the general language model (None without one)."""
-        if self._free is None or not self._audio:
+        if self._free is None or not len(self._last):
             return None
-        self._free.start_utt()
-        self._free.process_raw(_pcm(np.concatenate(self._audio)), False, True)
-        self._free.end_utt()
-        return _hypothesis(self._free)
+        return _decode(self._free, self._last)
+
+
+def _decode(decoder: Any, samples: np.ndarray) -> Hypothesis:
+    decoder.start_utt()
+    decoder.process_raw(_pcm(samples), False, True)
+    decoder.end_utt()
+    return _hypothesis(decoder)
 
 
 def align(samples: np.ndarray, text: str) -> tuple[Word, ...]:
