@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup demo test test-ros-compat bench lint clean
+.PHONY: setup demo test test-ros-compat bench speech-corpus lint clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,10 @@ $(COMPAT_STAMP): requirements.txt requirements-ros-compat.txt constraints-ros.tx
 
 bench: setup
 	$(BIN)/vla-ros bench
+
+# The spoken-command corpus of `vla-ros bench --speech` (needs espeak-ng and sox; 75 MB).
+speech-corpus: setup
+	$(BIN)/python -m vla_ros.bench.speech_corpus --out data/speech_corpus
 
 lint: setup
 	$(BIN)/ruff check .

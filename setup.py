@@ -13,6 +13,7 @@ NODES = (
     "fusion_node",
     "safety_node",
     "sim_node",
+    "speech_node",
 )
 
 

@@ -30,6 +30,7 @@ def test_every_subcommand_explains_itself(subcommand):
         (("sim", "--duration", "soon"), "not a number"),
         (("sim", "--scene", "mars"), "invalid choice"),
         (("sim", "--params-file", "/no/such.yaml"), "no such file"),
+        (("sim", "--speech", "/no/such.wav"), "no such file"),
         (("run", "--frobnicate"), "unrecognized arguments"),
         (("train",), "required"),
         (("calibrate", "--out", "x"), "required"),

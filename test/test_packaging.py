@@ -91,8 +91,11 @@ def test_setup_declares_exactly_the_graph_nodes_and_the_cli():
     scripts = {
         ep.name for ep in entry_points(group="console_scripts") if ep.value.startswith("vla_ros")
     }
-    assert scripts == INTERFACE_EXECUTABLES | {"vla-ros"}
+    assert scripts == INTERFACE_EXECUTABLES | {"speech_node", "vla-ros"}
     assert {spec.executable for spec in graph.nodes(with_simulator=True)} == INTERFACE_EXECUTABLES
+    assert {spec.executable for spec in graph.nodes(True, with_speech=True)} == scripts - {
+        "vla-ros"
+    }
 
 
 @pytest.mark.parametrize("launch_file", sorted((REPO / "launch").glob("*.launch.py")))

@@ -31,13 +31,19 @@ CONTROL_NODES = (
     NodeSpec("safety_node", "scales speed by uncertainty, watchdog, stop"),
 )
 SIM_NODE = NodeSpec("sim_node", "embedded MuJoCo simulator")
+# Optional: speech to text on /voice_command (vla-ros sim --speech, launch argument speech:=true).
+SPEECH_NODE = NodeSpec("speech_node", "on-device speech recognition, spoken stops")
 
 # Each simulator scene with the parameter file that configures the robot for it.
 SCENE_CONFIGS = {"mobile": "vla.yaml", "arm": "arm.yaml", "humanoid": "humanoid.yaml"}
 
 
-def nodes(with_simulator: bool) -> tuple[NodeSpec, ...]:
-    return (*CONTROL_NODES, SIM_NODE) if with_simulator else CONTROL_NODES
+def nodes(with_simulator: bool, with_speech: bool = False) -> tuple[NodeSpec, ...]:
+    return (
+        *CONTROL_NODES,
+        *((SIM_NODE,) if with_simulator else ()),
+        *((SPEECH_NODE,) if with_speech else ()),
+    )
 
 
 def scene_config(scene: str) -> Path:

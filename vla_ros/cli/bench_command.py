@@ -14,6 +14,8 @@ LOOP_TARGET_HZ = 10.0
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.speech:
+        return speech(args)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     if args.partition:
@@ -60,6 +62,43 @@ def run(args: argparse.Namespace) -> int:
     (out / "control.json").write_text(json.dumps(report, indent=2))
     _plot([safety, loop], out / "control.png")
     print(f"wrote {out / 'control.json'} and {out / 'control.png'}")
+    return 0
+
+
+SPEECH_COLUMNS = (
+    ("right_target_pct", "right %", ">= 95"),
+    ("wrong_target_pct", "wrong %", "<= 1"),
+    ("false_stop_pct", "false stop %", "<= 5"),
+    ("stop_recall_pct", "stop recall %", ">= 99"),
+    ("stop_within_300ms_pct", "stop <= 300 ms %", ">= 99"),
+    ("stop_latency_p50_ms", "stop p50 ms", ""),
+    ("stop_latency_max_ms", "stop max ms", ""),
+    ("command_latency_p50_ms", "command p50 ms", ""),
+)
+
+
+def speech(args: argparse.Namespace) -> int:
+    """Spoken commands and stops, per noise level, against the targets of the speech issue."""
+    from vla_ros.bench import speech_corpus
+    from vla_ros.bench.speech import evaluate
+
+    if not (args.corpus / speech_corpus.MANIFEST).is_file():
+        print(f"making the speech corpus in {args.corpus} (espeak-ng, sox)", flush=True)
+        speech_corpus.build(args.corpus)
+    results = evaluate(args.corpus)
+    print(f"\nspeech: {args.corpus} (targets apply at 20 dB SNR)")
+    print(
+        f"{'noise':<8}{'commands':>9}{'stops':>7}"
+        + "".join(f"{h:>18}" for _, h, _ in SPEECH_COLUMNS)
+    )
+    print(f"{'target':<24}" + "".join(f"{t:>18}" for _, _, t in SPEECH_COLUMNS))
+    for level, summary in results.items():
+        cells = "".join(f"{summary[key]:>18}" for key, _, _ in SPEECH_COLUMNS)
+        print(f"{level:<8}{summary['commands']:>9}{summary['stops']:>7}{cells}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "speech.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(f"wrote {path} (with every miss and why)")
     return 0
 
 

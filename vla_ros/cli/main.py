@@ -88,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="what to tell the robot (default: 'go to the red cube' for the mobile base, "
         "'reach the red cube' for the arm and the humanoid)",
     )
+    sim.add_argument(
+        "--speech",
+        nargs="?",
+        const="",  # the microphone
+        type=lambda text: text and _existing_file(text),
+        metavar="WAV",
+        help="also start speech_node and wait for a spoken command instead of --command: from "
+        "the microphone, or played from WAV (16 kHz, 16-bit)",
+    )
     sim.add_argument("--scene", choices=SCENES, default="mobile", help="simulated robot and world")
     sim.add_argument(
         "--duration", type=_positive(float), default=40.0, help="seconds of simulated time"
@@ -256,6 +265,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=300.0,
         metavar="DURATION",
         help="length of a soak report window (default 5m)",
+    )
+    bench.add_argument(
+        "--speech",
+        action="store_true",
+        help="instead: spoken commands and stops on the speech corpus (accuracy, stop recall, "
+        "false stops, latency by noise level); makes the corpus first if it is missing "
+        "(needs espeak-ng and sox)",
+    )
+    bench.add_argument(
+        "--corpus",
+        type=Path,
+        default=Path("data/speech_corpus"),
+        help="speech corpus folder (default: data/speech_corpus, as `make speech-corpus` writes)",
     )
     return parser
 

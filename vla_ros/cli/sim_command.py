@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.srv import SetParameters
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -49,6 +50,8 @@ class Monitor(Node):
         self.active = False  # the fusion node is proposing (possibly holds)
         self.commanded_at: float | None = None  # wall time; the run is accounted from then on
         self.voice = self.create_publisher(String, "voice_command", qos.COMMANDS)
+        self.heard: list[str] = []  # what came on voice_command (from the speech node)
+        self.create_subscription(String, "voice_command", self.on_voice, qos.COMMANDS)
         self.create_subscription(String, TASK_TOPIC, self.on_task, qos.LATCHED)
         self.create_subscription(Float32, "vla/speed_scale", self.on_scale, qos.COMMANDS)
         self.create_subscription(Float32, "vla/uncertainty", self.on_uncertainty, qos.COMMANDS)
@@ -65,6 +68,21 @@ class Monitor(Node):
             self.summary.task = json.loads(msg.data)
         except json.JSONDecodeError:
             self.summary.problems.append(f"unreadable task status: {msg.data[:80]!r}")
+
+    def on_voice(self, msg: String) -> None:
+        self.heard.append(msg.data)
+
+    def play(self, wav: Path) -> bool:
+        """Have the speech node play a WAV file (its `wav` parameter); False if it cannot."""
+        client = self.create_client(SetParameters, "speech_node/set_parameters")
+        if not client.wait_for_service(timeout_sec=10.0):
+            return False
+        value = Parameter("wav", value=str(wav.resolve())).to_parameter_msg()
+        future = client.call_async(SetParameters.Request(parameters=[value]))
+        deadline = time.monotonic() + 10.0
+        while not future.done() and time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.05)
+        return future.done() and all(r.successful for r in future.result().results)
 
     def on_scale(self, msg: Float32) -> None:
         self.scale = msg.data
@@ -115,19 +133,23 @@ def _progress_line(summary: RunSummary, monitor: Monitor, elapsed: float, durati
 
 def run(args: argparse.Namespace) -> int:
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="vla_ros_sim_"))
+    speech = args.speech is not None
     command = args.command or default_instruction(args.scene)
-    summary = RunSummary(command=command, scene=args.scene)
+    summary = RunSummary(command="(spoken)" if speech else command, scene=args.scene)
     files = [graph.scene_config(args.scene), *args.params_file]
     parameters: dict[str, dict[str, object]] = {
-        spec.executable: {"use_sim_time": True} for spec in graph.nodes(with_simulator=True)
+        spec.executable: {"use_sim_time": True}
+        for spec in graph.nodes(with_simulator=True, with_speech=speech)
     }
+    if args.speech:
+        parameters["speech_node"]["source"] = "wav"  # played when the nodes are ready
     parameters["sim_node"].update(
         scene=args.scene, seed=args.seed, real_time_factor=args.real_time_factor
     )
     if args.checkpoint:
         parameters["fusion_node"]["checkpoint"] = args.checkpoint
     nodes = NodeProcesses(
-        graph.nodes(with_simulator=True),
+        graph.nodes(with_simulator=True, with_speech=speech),
         files,
         parameters=parameters,
         log_dir=log_dir,
@@ -189,7 +211,10 @@ def _drive(
         executor.spin_once(timeout_sec=0.1)
         if nodes.exited() or time.monotonic() > deadline:
             return _failed(nodes, summary, "the nodes did not come up")
-    monitor.voice.publish(String(data=summary.command))
+    if args.speech is None:
+        monitor.voice.publish(String(data=summary.command))
+    elif not _spoken_command(args, nodes, monitor, executor, summary):
+        return 1
     monitor.commanded_at = time.monotonic()
     given_at = monitor.now()
     last_print = 0.0
@@ -212,6 +237,31 @@ def _drive(
         finished = summary.task.get("state") in _FINISHED
         if elapsed >= args.duration or (finished and not args.keep_going):
             return 0
+
+
+def _spoken_command(
+    args: argparse.Namespace,
+    nodes: NodeProcesses,
+    monitor: Monitor,
+    executor: SingleThreadedExecutor,
+    summary: RunSummary,
+) -> bool:
+    """Wait for the speech node's first command (a WAV played, or the microphone)."""
+    if args.speech:
+        if not monitor.play(Path(args.speech)):
+            _failed(nodes, summary, f"the speech node did not take the WAV file {args.speech}")
+            return False
+        print(f"vla-ros sim: playing {args.speech} to the speech node", file=sys.stderr)
+    else:
+        print("vla-ros sim: say a command (e.g. 'go to the red cube')", file=sys.stderr)
+    deadline = time.monotonic() + 60.0
+    while not monitor.heard:
+        executor.spin_once(timeout_sec=0.1)
+        if nodes.exited() or time.monotonic() > deadline:
+            _failed(nodes, summary, "no spoken command reached /voice_command within 60 s")
+            return False
+    summary.command = monitor.heard[0]
+    return True
 
 
 def _failed(nodes: NodeProcesses, summary: RunSummary, problem: str) -> int:

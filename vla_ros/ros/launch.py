@@ -50,6 +50,12 @@ def common_arguments(default_params_file: str, use_sim_time: bool) -> list[Decla
             "computer runs the model; see docs/deployment.md)",
         ),
         DeclareLaunchArgument(
+            "speech",
+            default_value="false",
+            choices=["true", "false"],
+            description="Also start speech_node: spoken commands from the microphone",
+        ),
+        DeclareLaunchArgument(
             "log_level",
             default_value="info",
             choices=["debug", "info", "warn", "error"],
@@ -64,18 +70,23 @@ def node_actions(
     extra_parameters: Mapping[str, Mapping[str, Substitution | str]] | None = None,
 ) -> list[Node]:
     """One launch_ros Node per spec of the graph, sharing params_file, namespace, use_sim_time and
-    log_level.
+    log_level; speech_node only with speech:=true, the safety node unless safety:=false.
 
     `params_file` defaults to the `params_file` launch argument.
     """
     extra_parameters = extra_parameters or {}
     params_file = params_file or LaunchConfiguration("params_file")
+    conditions = {
+        "safety_node": IfCondition(LaunchConfiguration("safety")),
+        graph.SPEECH_NODE.executable: IfCondition(LaunchConfiguration("speech")),
+    }
     return [
         Node(
             package=PACKAGE,
             executable=spec.executable,
             name=spec.executable,
             namespace=LaunchConfiguration("namespace"),
+            condition=conditions.get(spec.executable),
             output="screen",
             emulate_tty=True,
             parameters=[
@@ -84,9 +95,6 @@ def node_actions(
                 dict(extra_parameters.get(spec.executable, {})),
             ],
             arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
-            condition=IfCondition(LaunchConfiguration("safety"))
-            if spec.executable == "safety_node"
-            else None,
         )
-        for spec in graph.nodes(with_simulator)
+        for spec in graph.nodes(with_simulator, with_speech=True)
     ]
