@@ -119,6 +119,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=_namespace,
         help="run every node (and the simulator) under this namespace, e.g. robot1",
     )
+    sim.add_argument(
+        "--expert",
+        action="store_true",
+        help="no policy: the scripted expert drives through /cmd_vel or /joint_commands, as a "
+        "teleoperator would, for `vla-ros record` to record (--duration is then per episode)",
+    )
+    sim.add_argument(
+        "--episodes",
+        type=_positive(int),
+        default=1,
+        help="with --expert: episodes one after the other (seeds and words as the collector's)",
+    )
+    sim.add_argument(
+        "--expert-noise",
+        type=float,
+        help="with --expert: command noise as a fraction of the limits (default: the "
+        "collector's, 0.1)",
+    )
 
     run = commands.add_parser(
         "run",
@@ -227,6 +245,44 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--out", type=Path, default=Path("report"), help="folder for the report's JSON and plot"
     )
+
+    record = commands.add_parser(
+        "record",
+        help="record demonstrations from a live ROS graph into a rosbag2 (MCAP) directory",
+        description=(
+            "Record /camera/image_raw, /joint_states, /voice_command and the robot's commands "
+            "(/cmd_vel, /joint_commands, /joint_trajectory) into a rosbag2 directory. A new "
+            "command on /voice_command starts an episode; a stop word, /vla/stop, --time-limit "
+            "or a key ends it. Keys: s, Enter or right arrow = succeeded; f = failed; r or left "
+            "arrow = re-record (kept in the bag, left out of training); q or Esc = quit. "
+            "Episode marks go on /vla/episode (docs/data.md). Ctrl-C or SIGTERM end cleanly."
+        ),
+    )
+    record.add_argument("--out", type=Path, help="bag directory to create (default: bags/rec_*)")
+    record.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="NAME=/TOPIC",
+        help="remap a topic, NAME one of image, joint_states, voice, cmd_vel, joint_commands, "
+        "joint_trajectory, episode (repeatable)",
+    )
+    record.add_argument(
+        "--time-limit", type=_positive(float), help="end an episode after this many seconds"
+    )
+    record.add_argument(
+        "--episodes", type=_positive(int), help="stop once this many episodes have ended"
+    )
+    record.add_argument(
+        "--duration", type=_positive(float), help="stop after this many seconds in all"
+    )
+    record.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    record.add_argument("--use-sim-time", action="store_true", help="log times from /clock")
+    record.add_argument(
+        "--cmd-vel-stamped", action="store_true", help="/cmd_vel carries TwistStamped"
+    )
+    record.add_argument("--scene", help="robot name stored in the bag's metadata")
+    record.add_argument("--no-keys", action="store_true", help="ignore the keyboard")
 
     bench = commands.add_parser(
         "bench",
