@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from vla_ros.learn.dataset import META_FILE, DatasetMeta, DatasetWriter, Episode
 
+_BEFORE = re.compile(r"before training\s+held-out ([\d.eE+-]+|nan)")
 _EPOCH = re.compile(r"epoch\s+(\d+)/\d+\s+loss ([\d.eE+-]+|nan)\s+held-out ([\d.eE+-]+|nan)")
 
 
@@ -46,8 +47,11 @@ class LossHistory:
     stream: TextIO = field(default_factory=lambda: sys.stderr)
     train: list[float] = field(default_factory=list)
     heldout: list[float] = field(default_factory=list)
+    untrained: float | None = None  # the held-out loss before the first epoch
 
     def write(self, text: str) -> int:
+        if match := _BEFORE.search(text):
+            self.untrained = float(match.group(1))
         for match in _EPOCH.finditer(text):
             self.train.append(float(match.group(2)))
             self.heldout.append(float(match.group(3)))
@@ -58,7 +62,10 @@ class LossHistory:
 
     def save(self, out: Path) -> None:
         (out / "loss.json").write_text(
-            json.dumps({"train": self.train, "heldout": self.heldout}, indent=2)
+            json.dumps(
+                {"untrained": self.untrained, "train": self.train, "heldout": self.heldout},
+                indent=2,
+            )
         )
         import matplotlib
 
@@ -69,6 +76,8 @@ class LossHistory:
         epochs = range(1, len(self.train) + 1)
         axis.plot(epochs, self.train, marker="o", label="training")
         axis.plot(epochs, self.heldout, marker="o", label="held-out (validation)")
+        if self.untrained is not None:
+            axis.axhline(self.untrained, color="grey", linestyle=":", label="held-out, untrained")
         axis.set(xlabel="epoch", ylabel="loss", yscale="log", title="vla-ros train")
         axis.legend()
         fig.tight_layout()
