@@ -363,14 +363,16 @@ def _sample(streams: _Streams, span: EpisodeSpan, period: float, hold: float) ->
         return None
     pictures = align.latest_at(image_times, at)
     joints = align.latest_at(joint_times, at)
+    # Only the episode's own commands label it: the next take's first command may come within a
+    # period of this one's end.
+    inside = (command_times >= round(span.start * NANO)) & (command_times < round(span.end * NANO))
+    command_values = np.array([v for _, v in streams.commands])[inside]
     return Episode(
         instruction=span.task,
         images=np.stack([streams.images[i][1] for i in pictures]),
         joint_positions=np.array([streams.joints[i][1] for i in joints], np.float32),
         joint_velocities=np.array([streams.joints[i][2] for i in joints], np.float32),
-        actions=align.command_labels(
-            command_times, np.array([v for _, v in streams.commands]), at, period, hold
-        ),
+        actions=align.command_labels(command_times[inside], command_values, at, period, hold),
         success=span.outcome is not Outcome.FAILED,
     )
 
