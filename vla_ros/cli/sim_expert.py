@@ -23,6 +23,7 @@ from typing import Any
 import rclpy
 from rcl_interfaces.srv import SetParameters
 from rclpy.context import Context
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -84,7 +85,10 @@ def run_expert(args: argparse.Namespace) -> int:
         }
     }
     nodes = NodeProcesses(
-        [graph.SIM_NODE], [graph.scene_config(args.scene)], parameters=parameters, log_dir=log_dir
+        [graph.SIM_NODE],
+        [graph.scene_config(args.scene), *args.params_file],
+        parameters=parameters,
+        log_dir=log_dir,
     )
     # The words of each episode, as the collector draws them (the objects are all it needs).
     with SimWorld(args.scene, camera_size=(8, 8)) as world:
@@ -189,4 +193,6 @@ def _episode(
     hold_until = operator.now() + DEFAULT_HOLD_STEPS * CONTROL_PERIOD
     _spin_until(executor, lambda: operator.now() >= hold_until, 30.0, nodes)
     operator.voice.publish(String(data="stop"))
+    # Reliable, but only once heard: a recorder must get the last "stop" before this exits.
+    operator.voice.wait_for_all_acked(Duration(seconds=2.0))
     return outcome
