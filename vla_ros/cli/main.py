@@ -422,6 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="length of a soak report window (default 5m)",
     )
+    bench.add_argument(
+        "--record",
+        action="store_true",
+        help="instead: can vla-ros record keep up with a 640x480 camera at 30 Hz and joint "
+        "states at 100 Hz (publisher and recorder as processes; messages sent vs recorded)",
+    )
     return parser
 
 

@@ -186,32 +186,59 @@ class _Recorder(Node):
         self.topics = topics
         self.connections: dict[str, Any] = {}
         self._stopped_by_service = False
-        # Sensors best effort (matches reliable and best-effort publishers alike), with room for
-        # a second of a fast camera should a write stall; commands reliable, as they are sent.
-        sensors = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.BEST_EFFORT
-        )
+        # Commands reliable, as they are sent. Sensors as their publishers offer them (as
+        # `ros2 bag record` does): reliable when every publisher is, so lost fragments of a
+        # large picture are sent again; best effort otherwise (it matches either kind). Room
+        # for a second of a fast camera should a write stall.
         commands = QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE
         )
         cmd_vel_type = TwistStamped if args.cmd_vel_stamped else Twist
         cmd_vel_name = bags.TWIST_STAMPED if args.cmd_vel_stamped else bags.TWIST
-        for topic, msg_type, type_name, qos, extra in (
-            (topics.image, Image, bags.IMAGE, sensors, None),
-            (topics.joint_states, JointState, bags.JOINT_STATE, sensors, None),
-            (topics.voice, String, bags.STRING, commands, self._on_voice),
-            (topics.cmd_vel, cmd_vel_type, cmd_vel_name, commands, None),
-            (topics.joint_commands, Float64MultiArray, bags.FLOAT_ARRAY, commands, None),
-            (topics.joint_trajectory, JointTrajectory, bags.TRAJECTORY, commands, None),
+        self._pending_sensors: dict[str, type] = {}
+        for topic, msg_type, type_name, extra in (
+            (topics.image, Image, bags.IMAGE, None),
+            (topics.joint_states, JointState, bags.JOINT_STATE, None),
+            (topics.voice, String, bags.STRING, self._on_voice),
+            (topics.cmd_vel, cmd_vel_type, cmd_vel_name, None),
+            (topics.joint_commands, Float64MultiArray, bags.FLOAT_ARRAY, None),
+            (topics.joint_trajectory, JointTrajectory, bags.TRAJECTORY, None),
         ):
             self.connections[topic] = writer.add_connection(topic, type_name, typestore=store)
-            self.create_subscription(msg_type, topic, self._writer_for(topic, extra), qos, raw=True)
+            if msg_type in (Image, JointState):
+                self._pending_sensors[topic] = msg_type
+            else:
+                self.create_subscription(
+                    msg_type, topic, self._writer_for(topic, extra), commands, raw=True
+                )
+        self._discovery = self.create_timer(0.1, self._subscribe_sensors)
         self.connections[topics.episode] = writer.add_connection(
             topics.episode, bags.STRING, typestore=store
         )
         self._string = store.types[bags.STRING]
         self.clear = "\r\033[K" if sys.stderr.isatty() else ""  # over the live line
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
+
+    def _subscribe_sensors(self) -> None:
+        """Subscribe to each sensor topic once its publishers are known, with their QoS."""
+        for topic, msg_type in list(self._pending_sensors.items()):
+            offered = self.get_publishers_info_by_topic(topic)
+            if not offered:
+                continue
+            reliable = all(
+                info.qos_profile.reliability == ReliabilityPolicy.RELIABLE for info in offered
+            )
+            qos = QoSProfile(
+                history=HistoryPolicy.KEEP_LAST,
+                depth=100,
+                reliability=ReliabilityPolicy.RELIABLE
+                if reliable
+                else ReliabilityPolicy.BEST_EFFORT,
+            )
+            self.create_subscription(msg_type, topic, self._writer_for(topic, None), qos, raw=True)
+            del self._pending_sensors[topic]
+        if not self._pending_sensors:
+            self._discovery.cancel()
 
     def seconds(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
