@@ -1,4 +1,4 @@
-"""Load a dataset `vla-ros dataset export --format lerobot` wrote with LeRobot's own loader.
+"""LeRobot's own library against ours: it loads our export, and it writes a dataset for our import.
 
 Not a pytest module: it runs in a separate virtual environment that has LeRobot (its pins do not
 fit this package's), e.g.
@@ -7,12 +7,17 @@ fit this package's), e.g.
         "datasets>=4.8,<5" pandas pyarrow "av>=15,<16" "huggingface-hub>=1.6,<2" \
         "draccus>=0.11.6,<0.12" jsonlines einops termcolor fsspec pillow packaging
     /tmp/lerobot/bin/pip install --no-deps --ignore-requires-python lerobot==0.6.1
-    /tmp/lerobot/bin/python test/data/lerobot_loader_check.py DATASET EXPECTED.npz
+    /tmp/lerobot/bin/python test/data/lerobot_loader_check.py load DATASET EXPECTED.npz
+    /tmp/lerobot/bin/python test/data/lerobot_loader_check.py write DATASET EXPECTED.npz
 
-EXPECTED.npz holds what was exported (images, actions, states, tasks, lengths). The check
+load: EXPECTED.npz holds what was exported (images, actions, states, tasks, lengths). The check
 fails (exit 1) unless LeRobotDataset loads every frame with the same actions and states, the
 right task, and pictures within the video codec's error, and unless delta_timestamps (action
 chunks, as ACT and diffusion policies ask for) stay inside each episode.
+
+write: LeRobotDataset.create / add_frame / save_episode / finalize write a small dataset with
+LeRobot's defaults (AV1 video), and EXPECTED.npz gets what went in, for `vla-ros dataset import`
+and `vla-ros train --lerobot` to be checked against.
 
 torchvision: the only wheels reachable here are CUDA builds that cannot load next to the CPU
 torch, and LeRobot's dataset code imports `torchvision.transforms` at module level only to turn
@@ -50,7 +55,60 @@ def _torchvision_stand_in() -> None:
         print("torchvision: CUDA-only wheels here; using the stand-in (video datasets only)")
 
 
-def main(root: str, expected_file: str) -> int:
+def write(root: str, expected_file: str) -> int:
+    _torchvision_stand_in()
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    rng = np.random.default_rng(7)
+    features = {
+        "observation.images.front": {
+            "dtype": "video",
+            "shape": (48, 64, 3),
+            "names": ["height", "width", "channels"],
+        },
+        "observation.state": {"dtype": "float32", "shape": (2,), "names": ["shoulder", "elbow"]},
+        "action": {"dtype": "float32", "shape": (2,), "names": ["shoulder", "elbow"]},
+    }
+    dataset = LeRobotDataset.create(
+        "local/written_by_lerobot", fps=10, features=features, root=Path(root), robot_type="toy"
+    )
+    images, states, actions, tasks, lengths = [], [], [], [], []
+    for episode, (task, length) in enumerate((("pick the cube", 7), ("push the ball", 5))):
+        for _ in range(length):
+            small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+            image = np.repeat(np.repeat(small, 8, axis=0), 8, axis=1)
+            state = rng.normal(size=2).astype(np.float32)
+            action = rng.normal(size=2).astype(np.float32)
+            dataset.add_frame(
+                {
+                    "observation.images.front": image,
+                    "observation.state": state,
+                    "action": action,
+                    "task": task,
+                }
+            )
+            images.append(image)
+            states.append(state)
+            actions.append(action)
+        dataset.save_episode()
+        tasks.append(task)
+        lengths.append(length)
+        print(f"episode {episode} saved")
+    dataset.finalize()
+    np.savez(
+        expected_file,
+        images=np.stack(images),
+        states=np.stack(states),
+        actions=np.stack(actions),
+        tasks=np.array(tasks),
+        lengths=np.array(lengths),
+        fps=10,
+    )
+    print(f"OK: LeRobot wrote {root}")
+    return 0
+
+
+def load(root: str, expected_file: str) -> int:
     _torchvision_stand_in()
     import lerobot
     import torch
@@ -98,4 +156,5 @@ def main(root: str, expected_file: str) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(*sys.argv[1:]))
+    mode, *arguments = sys.argv[1:]
+    raise SystemExit({"load": load, "write": write}[mode](*arguments))
