@@ -4,7 +4,9 @@ Publishes /camera/image_raw (rgb8, sensor-data QoS), /joint_states, /clock and t
 on /sim/task_status (JSON in a std_msgs/String, latched); takes /cmd_vel (Twist, or TwistStamped
 with `cmd_vel_stamped`), /joint_commands, /joint_trajectory and /voice_command (the task follows
 the latest instruction; stop words leave it as it is); /sim/reset starts a new episode from the
-`seed` parameter.
+`seed` parameter. With `expert`, the scripted expert publishes its command on /cmd_vel (or
+/joint_commands) every control period and the node takes it back from the topic, as a robot takes
+a teleoperator's (`vla-ros sim --expert`, which `vla-ros record` can record).
 
 Time: the node steps the physics on the steady clock at `real_time_factor` simulated seconds per
 wall second and publishes the simulated time on /clock; every stamp it sends is that time. The
