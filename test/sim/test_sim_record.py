@@ -201,3 +201,26 @@ def test_a_signal_during_recording_leaves_a_readable_bag(ros, tmp_path, sig):
         ("start", None),
         ("end", "shutdown"),
     ]
+
+
+def test_vla_stop_on_the_safety_node_ends_the_episode(ros, tmp_path):
+    from std_srvs.srv import Trigger
+
+    from vla_ros.nodes.safety_node import SafetyNode
+
+    recorder = _start_recorder(tmp_path / "bag", _env(ros.domain_id), "--no-keys")
+    ros.add(SafetyNode)
+    voice = ros.publisher(String, "/voice_command", qos.COMMANDS)
+    assert wait_until(lambda: voice.get_subscription_count() > 0, 30.0)
+    voice.publish(String(data="go to the red cube"))
+    time.sleep(1.0)  # the safety node has reported on /diagnostics (a watchdog stop, not ours)
+    assert ros.call(Trigger, "/vla/stop", Trigger.Request()).success
+    time.sleep(1.0)
+    recorder.send_signal(signal.SIGINT)
+    output, _ = recorder.communicate(timeout=20)
+    assert recorder.returncode == 0, output
+    marks = [json.loads(m.data) for _, _, m in _messages(tmp_path / "bag")["/vla/episode"]]
+    assert [(m["event"], m.get("reason")) for m in marks] == [
+        ("start", None),
+        ("end", "stop_service"),
+    ]
