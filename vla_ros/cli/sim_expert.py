@@ -31,14 +31,14 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from vla_ros import graph
-from vla_ros.cli.launcher import NodeProcesses
 from vla_ros.learn.collect import DEFAULT_ACTION_NOISE, DEFAULT_HOLD_STEPS
 from vla_ros.learn.episodes import episode_seed, sample_instruction
 from vla_ros.logic.commands import parse_command
 from vla_ros.ros import qos
+from vla_ros.ros.launcher import NodeProcesses, handle_stop_signals
 from vla_ros.sim.scenes import CONTROL_PERIOD
 
-TASK_TOPIC = "/sim/task_status"
+TASK_TOPIC = "sim/task_status"
 FINISHED = ("succeeded", "timed_out", "unknown_target")
 STARTUP_TIMEOUT = 60.0  # wall seconds for the sim node to come up
 CALL_TIMEOUT = 10.0
@@ -54,10 +54,10 @@ class Operator(Node):
             **options,
         )
         self.status: dict[str, Any] = {}
-        self.voice = self.create_publisher(String, "/voice_command", qos.COMMANDS)
+        self.voice = self.create_publisher(String, "voice_command", qos.COMMANDS)
         self.create_subscription(String, TASK_TOPIC, self._on_status, qos.LATCHED)
-        self.reset = self.create_client(Trigger, "/sim/reset")
-        self.parameters = self.create_client(SetParameters, "/sim_node/set_parameters")
+        self.reset = self.create_client(Trigger, "sim/reset")
+        self.parameters = self.create_client(SetParameters, "sim_node/set_parameters")
 
     def _on_status(self, msg: String) -> None:
         # a garbled status is as good as none: the next one comes within a second
@@ -89,6 +89,7 @@ def run_expert(args: argparse.Namespace) -> int:
         [graph.scene_config(args.scene), *args.params_file],
         parameters=parameters,
         log_dir=log_dir,
+        namespace=args.namespace or "",
     )
     # The words of each episode, as the collector draws them (the objects are all it needs).
     with SimWorld(args.scene, camera_size=(8, 8)) as world:
@@ -96,40 +97,55 @@ def run_expert(args: argparse.Namespace) -> int:
     context = Context()
     rclpy.init(context=context)
     executor = SingleThreadedExecutor(context=context)
-    operator = Operator(context=context)
+    operator = Operator(context=context, namespace=args.namespace or "")
     executor.add_node(operator)
     print(f"vla-ros sim --expert: {args.scene}, node logs in {log_dir}", file=sys.stderr)
     results: list[str] = []
     status = 0
     try:
-        nodes.start()
-        if not _spin_until(
-            executor,
-            lambda: operator.status and operator.voice.get_subscription_count(),
-            STARTUP_TIMEOUT,
-            nodes,
-        ):
-            raise RuntimeError(f"the sim node did not come up; log:\n{nodes.tail('sim_node')}")
-        for index, (seed, command) in enumerate(zip(seeds, commands, strict=True)):
-            if index:
-                _new_episode(executor, operator, seed, nodes)
-            outcome = _episode(args, executor, operator, command, nodes)
-            results.append(f"  episode {index + 1:3d}  seed {seed:10d}  {outcome:10s} {command!r}")
-            print(results[-1], file=sys.stderr, flush=True)
-    except KeyboardInterrupt:
-        results.append("  interrupted (Ctrl-C)")
+        with handle_stop_signals():
+            try:
+                nodes.start()
+                _run_episodes(args, executor, operator, nodes, seeds, commands, results)
+            finally:
+                nodes.stop()
+    except KeyboardInterrupt as stop:
+        results.append(f"  interrupted ({stop.args[0] if stop.args else 'SIGINT'})")
         status = 130
     except RuntimeError as error:
         results.append(f"  failed: {error}")
         status = 1
     finally:
-        nodes.stop()
         executor.shutdown()
         rclpy.try_shutdown(context=context)
     solved = sum("succeeded" in line for line in results)
     print(f"vla-ros sim --expert summary ({args.scene}): {solved}/{len(seeds)} succeeded")
     print("\n".join(results))
     return status
+
+
+def _run_episodes(
+    args: argparse.Namespace,
+    executor: SingleThreadedExecutor,
+    operator: Operator,
+    nodes: NodeProcesses,
+    seeds: list[int],
+    commands: list[str],
+    results: list[str],
+) -> None:
+    if not _spin_until(
+        executor,
+        lambda: operator.status and operator.voice.get_subscription_count(),
+        STARTUP_TIMEOUT,
+        nodes,
+    ):
+        raise RuntimeError(f"the sim node did not come up; log:\n{nodes.tail('sim_node')}")
+    for index, (seed, command) in enumerate(zip(seeds, commands, strict=True)):
+        if index:
+            _new_episode(executor, operator, seed, nodes)
+        outcome = _episode(args, executor, operator, command, nodes)
+        results.append(f"  episode {index + 1:3d}  seed {seed:10d}  {outcome:10s} {command!r}")
+        print(results[-1], file=sys.stderr, flush=True)
 
 
 def _spin_until(

@@ -268,9 +268,9 @@ class SimNode(Node):
 
     def _expert_publisher(self) -> Publisher:
         if self.world.spec.drive is not Drive.TWIST:
-            return self.create_publisher(Float64MultiArray, "/joint_commands", qos.COMMANDS)
+            return self.create_publisher(Float64MultiArray, "joint_commands", qos.COMMANDS)
         kind = TwistStamped if self.params["cmd_vel_stamped"] else Twist
-        return self.create_publisher(kind, "/cmd_vel", qos.COMMANDS)
+        return self.create_publisher(kind, "cmd_vel", qos.COMMANDS)
 
     def _publish_expert(self, stamp: Time) -> None:
         """The expert's command once a task was given (zeros once it is over, as a teleoperator
