@@ -213,6 +213,7 @@ def test_vla_stop_on_the_safety_node_ends_the_episode(ros, tmp_path):
     ros.add(SafetyNode)
     voice = ros.publisher(String, "/voice_command", qos.COMMANDS)
     assert wait_until(lambda: voice.get_subscription_count() > 0, 30.0)
+    assert wait_until(lambda: ros.probe.count_subscribers("/diagnostics") > 0, 30.0)
     voice.publish(String(data="go to the red cube"))
     time.sleep(1.0)  # the safety node has reported on /diagnostics (a watchdog stop, not ours)
     assert ros.call(Trigger, "/vla/stop", Trigger.Request()).success

@@ -41,7 +41,8 @@ from vla_ros.data.marks import KEY_HELP, KEYS, EpisodeTracker, Event, Key
 from vla_ros.data.recording import RecordingStats, live_line, summary
 from vla_ros.ros.messages import cdr_string_bytes
 
-STOP_SERVICE_REPORT = "/vla/stop called"  # the safety node's stop reason for the service
+# The safety node's stop reason for the service (relative name: it may run in a namespace).
+STOP_SERVICE_REPORT = "vla/stop called"
 SAFETY_STATUS = "vla_ros/safety_node"
 LINE_PERIOD = 0.5  # seconds between live lines on a terminal (5 s into a log)
 
