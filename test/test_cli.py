@@ -7,7 +7,19 @@ from pathlib import Path
 import pytest
 
 VLA_ROS = str(Path(sys.executable).parent / "vla-ros")
-SUBCOMMANDS = ("sim", "run", "train", "calibrate", "eval", "bench")
+SUBCOMMANDS = (
+    "sim",
+    "run",
+    "train",
+    "calibrate",
+    "eval",
+    "bench",
+    "record",
+    "dataset",
+    "dataset export",
+    "dataset import",
+    "dataset info",
+)
 
 
 def vla_ros(*args):
@@ -16,7 +28,7 @@ def vla_ros(*args):
 
 @pytest.mark.parametrize("subcommand", ("", *SUBCOMMANDS))
 def test_every_subcommand_explains_itself(subcommand):
-    result = vla_ros(*([subcommand] if subcommand else []), "--help")
+    result = vla_ros(*subcommand.split(), "--help")
     assert result.returncode == 0
     assert "usage: vla-ros" in result.stdout
     assert len(result.stdout.splitlines()) > 5
@@ -34,6 +46,13 @@ def test_every_subcommand_explains_itself(subcommand):
         (("run", "--frobnicate"), "unrecognized arguments"),
         (("train",), "required"),
         (("calibrate", "--out", "x"), "required"),
+        (("train", "--out", "x", "--bags"), "expected at least one argument"),
+        (("train", "--out", "x", "--bags", "/no/such/bag"), "no such folder"),
+        (("train", "--out", "x", "--image-size", "big"), "not HEIGHTxWIDTH"),
+        (("record", "--time-limit", "-1"), "must be > 0"),
+        (("record", "--topic", "camera=/x"), "is not NAME=/topic"),
+        (("dataset", "export", "/no/such/dir", "--out", "x"), "no such folder"),
+        (("dataset", "convert"), "invalid choice"),
         ((), "required"),
     ],
 )

@@ -22,6 +22,13 @@ def run(args: argparse.Namespace) -> int:
         return _partition(args.partition, out)
     if args.soak:
         return _soak(args.soak, args.soak_window, out)
+    if args.record:
+        from vla_ros.bench.record import run_all
+
+        results = run_all(duration=5.0 if args.quick else 20.0)
+        (out / "record.json").write_text(json.dumps(results, indent=2))
+        print(f"wrote {out / 'record.json'}")
+        return 0
     from vla_ros.model.benchmark import run_benchmark
 
     run_benchmark(out, quick=args.quick)

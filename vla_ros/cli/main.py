@@ -62,6 +62,36 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30m, 90s, 1h)") from None
 
 
+def _size(text: str) -> tuple[int, int]:
+    """HEIGHTxWIDTH in pixels."""
+    height, sep, width = text.lower().partition("x")
+    if not (sep and height.isdigit() and width.isdigit() and int(height) and int(width)):
+        raise argparse.ArgumentTypeError(f"not HEIGHTxWIDTH: {text!r}")
+    return int(height), int(width)
+
+
+def _existing_dir(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"no such folder: {text}")
+    return path
+
+
+def _bag_reading(parser: argparse.ArgumentParser) -> None:
+    """How bags are read (train --bags, dataset export/info)."""
+    parser.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="NAME=/TOPIC",
+        help="a bag's topic under another name, NAME one of image, joint_states, voice, "
+        "cmd_vel, joint_commands, joint_trajectory, episode (repeatable)",
+    )
+    parser.add_argument(
+        "--task", help="the instruction of bags that have neither /vla/episode marks nor commands"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="vla-ros",
@@ -128,6 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=_namespace,
         help="run every node (and the simulator) under this namespace, e.g. robot1",
     )
+    sim.add_argument(
+        "--expert",
+        action="store_true",
+        help="no policy: the scripted expert drives through /cmd_vel or /joint_commands, as a "
+        "teleoperator would, for `vla-ros record` to record (--duration is then per episode)",
+    )
+    sim.add_argument(
+        "--episodes",
+        type=_positive(int),
+        default=1,
+        help="with --expert: episodes one after the other (seeds and words as the collector's)",
+    )
+    sim.add_argument(
+        "--expert-noise",
+        type=float,
+        help="with --expert: command noise as a fraction of the limits (default: the "
+        "collector's, 0.1)",
+    )
 
     run = commands.add_parser(
         "run",
@@ -171,14 +219,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train",
-        help="collect expert demonstrations in the simulator and train a policy",
-        description="Collect scripted-expert demonstrations (or reuse a dataset), then train.",
+        help="train a policy on expert demonstrations from the simulator, rosbag2 or LeRobot",
+        description=(
+            "Collect scripted-expert demonstrations (or reuse a dataset), then train. With "
+            "--bags, train on rosbag2 recordings (MCAP or sqlite3: vla-ros record's, or any with "
+            "camera, joint states and commands), sampled at --rate; with --lerobot, on a "
+            "LeRobotDataset v3. Progress on stderr; loss.json and loss.png in the checkpoint."
+        ),
     )
     train.add_argument("--scene", choices=SCENES, default="mobile")
     train.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     train.add_argument(
-        "--data", type=Path, help="dataset folder, collected if missing (default: data/SCENE)"
+        "--data",
+        type=Path,
+        help="dataset folder, collected if missing (default: data/SCENE); with --bags or "
+        "--lerobot, where their episodes are written (default: OUT_data)",
     )
+    source = train.add_mutually_exclusive_group()
+    source.add_argument(
+        "--bags", type=_existing_dir, nargs="+", metavar="DIR", help="rosbag2 directories"
+    )
+    source.add_argument("--lerobot", type=_existing_dir, metavar="DIR", help="LeRobot v3 dataset")
+    train.add_argument(
+        "--rate", type=_positive(float), default=10.0, help="control rate of --bags (Hz)"
+    )
+    train.add_argument(
+        "--image-size",
+        type=_size,
+        default=(64, 64),
+        metavar="HxW",
+        help="pictures of --bags and --lerobot are resized to this (the camera node's size)",
+    )
+    _bag_reading(train)
     train.add_argument("--episodes", type=_positive(int), default=400, help="episodes to collect")
     train.add_argument("--epochs", type=_positive(int), default=20)
     train.add_argument("--seed", type=int, default=0)
@@ -237,6 +309,99 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("report"), help="folder for the report's JSON and plot"
     )
 
+    record = commands.add_parser(
+        "record",
+        help="record demonstrations from a live ROS graph into a rosbag2 (MCAP) directory",
+        description=(
+            "Record /camera/image_raw, /joint_states, /voice_command and the robot's commands "
+            "(/cmd_vel, /joint_commands, /joint_trajectory) into a rosbag2 directory. A new "
+            "command on /voice_command starts an episode; a stop word, /vla/stop, --time-limit "
+            "or a key ends it. Keys: s, Enter or right arrow = succeeded; f = failed; r or left "
+            "arrow = re-record (kept in the bag, left out of training); q or Esc = quit. "
+            "Episode marks go on /vla/episode (docs/data.md). Ctrl-C or SIGTERM end cleanly."
+        ),
+    )
+    record.add_argument("--out", type=Path, help="bag directory to create (default: bags/rec_*)")
+    record.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="NAME=/TOPIC",
+        help="remap a topic, NAME one of image, joint_states, voice, cmd_vel, joint_commands, "
+        "joint_trajectory, episode (repeatable)",
+    )
+    record.add_argument(
+        "--time-limit", type=_positive(float), help="end an episode after this many seconds"
+    )
+    record.add_argument(
+        "--episodes", type=_positive(int), help="stop once this many episodes have ended"
+    )
+    record.add_argument(
+        "--duration", type=_positive(float), help="stop after this many seconds in all"
+    )
+    record.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    record.add_argument("--use-sim-time", action="store_true", help="log times from /clock")
+    record.add_argument(
+        "--cmd-vel-stamped", action="store_true", help="/cmd_vel carries TwistStamped"
+    )
+    record.add_argument("--scene", help="robot name stored in the bag's metadata")
+    record.add_argument("--no-keys", action="store_true", help="ignore the keyboard")
+
+    dataset = commands.add_parser(
+        "dataset",
+        help="export, import and describe demonstrations (rosbag2, LeRobot v3)",
+        description="Convert between rosbag2, LeRobotDataset v3 and vla-ros train's datasets.",
+    )
+    actions = dataset.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    export = actions.add_parser(
+        "export",
+        help="bags or a dataset as a LeRobot v3 dataset (or a rosbag2 directory)",
+        description=(
+            "Write episodes (from rosbag2 directories, a LeRobot v3 dataset or a vla-ros "
+            "dataset) as a LeRobotDataset v3 (meta/info.json, tasks, episodes, parquet data, "
+            "MP4 video) or as a rosbag2 directory."
+        ),
+    )
+    export.add_argument("sources", type=_existing_dir, nargs="+", metavar="SOURCE")
+    export.add_argument("--format", choices=("lerobot", "rosbag"), default="lerobot")
+    export.add_argument("--out", type=Path, required=True, help="folder to create")
+    export.add_argument(
+        "--image-size", type=_size, metavar="HxW", help="resize pictures (bags: default 64x64)"
+    )
+    export.add_argument(
+        "--rate", type=_positive(float), default=10.0, help="control rate for bags (Hz)"
+    )
+    export.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    _bag_reading(export)
+    imports = actions.add_parser(
+        "import",
+        help="a LeRobot v3 dataset as a rosbag2 directory",
+        description=(
+            "Write a LeRobotDataset v3 as a rosbag2 directory with vla-ros record's topics: "
+            "pictures on /camera/image_raw, observation.state on /joint_states, actions on "
+            "/cmd_vel (two channels named linear_x, angular_z) or /joint_commands, the task on "
+            "/voice_command and episode marks on /vla/episode."
+        ),
+    )
+    imports.add_argument("source", type=_existing_dir, metavar="LEROBOT_DIR")
+    imports.add_argument("--out", type=Path, required=True, help="bag directory to create")
+    imports.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    imports.add_argument("--image-key", help="camera feature (default: the first)")
+    info = actions.add_parser(
+        "info",
+        help="episodes, duration, topics and rates, tasks, action ranges, contact sheet",
+        description=(
+            "Describe a rosbag2 directory, LeRobot v3 dataset or vla-ros dataset and write a "
+            "contact sheet of each episode's first picture."
+        ),
+    )
+    info.add_argument("source", type=_existing_dir, metavar="DIR")
+    info.add_argument(
+        "--sheet", type=Path, help="contact sheet PNG (default: DIR_contact_sheet.png beside DIR)"
+    )
+    _bag_reading(info)
+
     bench = commands.add_parser(
         "bench",
         help="latency of the models, the uncertainty methods and the safety node",
@@ -278,6 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path("data/speech_corpus"),
         help="speech corpus folder (default: data/speech_corpus, as `make speech-corpus` writes)",
+    )
+    bench.add_argument(
+        "--record",
+        action="store_true",
+        help="instead: can vla-ros record keep up with a 640x480 camera at 30 Hz and joint "
+        "states at 100 Hz (publisher and recorder as processes; messages sent vs recorded)",
     )
     return parser
 

@@ -132,6 +132,10 @@ def _progress_line(summary: RunSummary, monitor: Monitor, elapsed: float, durati
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.expert:
+        from vla_ros.cli.sim_expert import run_expert
+
+        return run_expert(args)
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="vla_ros_sim_"))
     speech = args.speech is not None
     command = args.command or default_instruction(args.scene)

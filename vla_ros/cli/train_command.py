@@ -4,6 +4,7 @@ then train, calibrate and save a checkpoint."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import yaml
@@ -27,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from vla_ros.learn.train import train
 
     model_overrides = overrides(args.set)
+    if args.bags or args.lerobot:
+        return _train_imported(args, model_overrides)
     data: Path = args.data or Path("data") / args.scene
     if (data / META_FILE).is_file():
         print(f"vla-ros train: reusing the dataset in {data}")
@@ -41,6 +44,35 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"vla-ros train: checkpoint in {checkpoint}\n"
         f"  vla-ros eval --scene {args.scene} --checkpoint {checkpoint}\n"
+        f"  vla-ros sim --scene {args.scene} --checkpoint {checkpoint}"
+    )
+    return 0
+
+
+def _train_imported(args: argparse.Namespace, model_overrides: dict[str, object]) -> int:
+    """Train on bags or a LeRobot dataset: their episodes become a dataset, then the recipe."""
+    from vla_ros.cli.dataset_command import bag_options
+    from vla_ros.data import sources
+    from vla_ros.data.bags import BagError
+    from vla_ros.data.lerobot import LeRobotError
+    from vla_ros.data.training import train_on
+
+    folders = args.bags or [args.lerobot]
+    try:
+        meta, episodes = sources.load(
+            folders, args.image_size, period=1.0 / args.rate, bag_options=bag_options(args)
+        )
+        data = args.data or args.out.with_name(f"{args.out.name}_data")
+        checkpoint, history = train_on(
+            meta, episodes, data, args.out, args.epochs, args.seed, model_overrides
+        )
+    except (BagError, LeRobotError, ValueError, FileExistsError) as error:
+        print(f"vla-ros train: error: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"vla-ros train: checkpoint in {checkpoint}; held-out loss "
+        f"{history.heldout[0]:.4f} -> {history.heldout[-1]:.4f} over {len(history.heldout)} "
+        f"epochs (loss.png)\n"
         f"  vla-ros sim --scene {args.scene} --checkpoint {checkpoint}"
     )
     return 0

@@ -126,6 +126,8 @@ def train(
         optimizer, learning_rate, total_steps=max(1, epochs * batches), pct_start=0.1
     )
     batcher = _Batcher(config, model.backbone, embeddings)
+    # The yardstick every epoch's held-out loss is read against: the untrained members'.
+    log.write(f"before training  held-out {_heldout_loss(members, batcher, heldout_frames):.4f}\n")
     for epoch in range(1, epochs + 1):
         epoch_start = time.perf_counter()
         for m in members:

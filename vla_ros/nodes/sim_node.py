@@ -4,7 +4,9 @@ Publishes /camera/image_raw (rgb8, sensor-data QoS), /joint_states, /clock and t
 on /sim/task_status (JSON in a std_msgs/String, latched); takes /cmd_vel (Twist, or TwistStamped
 with `cmd_vel_stamped`), /joint_commands, /joint_trajectory and /voice_command (the task follows
 the latest instruction; stop words leave it as it is); /sim/reset starts a new episode from the
-`seed` parameter.
+`seed` parameter. With `expert`, the scripted expert publishes its command on /cmd_vel (or
+/joint_commands) every control period and the node takes it back from the topic, as a robot takes
+a teleoperator's (`vla-ros sim --expert`, which `vla-ros record` can record).
 
 Time: the node steps the physics on the steady clock at `real_time_factor` simulated seconds per
 wall second and publishes the simulated time on /clock; every stamp it sends is that time. The
@@ -24,8 +26,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Twist, TwistStamped
 from rclpy.node import Node
+from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile
 from rclpy.subscription import Subscription
 from rosgraph_msgs.msg import Clock as ClockMessage
@@ -44,7 +49,7 @@ from vla_ros.ros.params import ParameterSet
 from vla_ros.ros.runner import run_node
 from vla_ros.sim.driver import CommandDriver
 from vla_ros.sim.scenes import SCENES, Drive
-from vla_ros.sim.tasks import TaskStatus
+from vla_ros.sim.tasks import TaskState, TaskStatus
 from vla_ros.sim.world import MAX_CAMERA_SIDE, SimWorld
 
 NAME = "sim_node"
@@ -62,7 +67,7 @@ PARAMS = (
         "Episode seed (object placement, start pose) at start-up and on /sim/reset: the same "
         "seed gives the same scene; -1 draws a new one each time",
         -1,
-        2**31 - 1,
+        2**32 - 1,  # the range of the episode seeds collection and evaluation draw
     ),
     ParamSpec(
         "camera_width",
@@ -106,6 +111,22 @@ PARAMS = (
     ),
     ParamSpec("cmd_vel_stamped", ParamType.BOOL, "Take geometry_msgs/TwistStamped on /cmd_vel"),
     ParamSpec(
+        "expert",
+        ParamType.BOOL,
+        "Let the scripted expert drive: it publishes its command for the current task on "
+        "/cmd_vel (or /joint_commands) every control period, as a teleoperator would, and the "
+        "robot takes it back from the topic like any other command (fixed at start-up)",
+        read_only=True,
+    ),
+    ParamSpec(
+        "expert_noise",
+        ParamType.DOUBLE,
+        "Gaussian noise on the expert's commands while its task runs, as a fraction of each "
+        "channel's limit (DART, as the demonstration collector uses)",
+        0.0,
+        1.0,
+    ),
+    ParamSpec(
         "command_timeout",
         ParamType.DOUBLE,
         "Simulated seconds a velocity command holds before the robot stops (driver timeout)",
@@ -142,7 +163,7 @@ class SimNode(Node):
         self._last_tick = time.monotonic()
         self._rate_window = (time.monotonic(), self.now())
         self._achieved_rate = 0.0
-        self._due = {"camera": 0.0, "joints": 0.0, "status": 0.0}
+        self._due = {"camera": 0.0, "joints": 0.0, "status": 0.0, "expert": 0.0}
         self._published_status: TaskStatus | None = None
 
         self.image_publisher = self.create_publisher(Image, "camera/image_raw", qos.SENSOR)
@@ -151,6 +172,10 @@ class SimNode(Node):
         self.status_publisher = self.create_publisher(String, "sim/task_status", qos.LATCHED)
         self.cmd_vel_subscription: Subscription | None = None
         self._subscribe_cmd_vel()
+        self.expert_publisher: Publisher | None = None
+        if values["expert"]:
+            self.expert_publisher = self._expert_publisher()
+            self._noise = np.random.default_rng(self.world.seed)
         self.create_subscription(
             Float64MultiArray, "joint_commands", self.on_joint_commands, qos.COMMANDS
         )
@@ -232,10 +257,41 @@ class SimNode(Node):
             self._due["camera"] = _next_due(self._due["camera"], now, self.params["camera_rate_hz"])
             header = Header(stamp=stamp, frame_id=f"{self.world.spec.camera}_camera")
             self.image_publisher.publish(rgb_image(self.world.render(), header))
+        if self.expert_publisher is not None and now >= self._due["expert"]:
+            period = self.world.spec.control_period
+            self._due["expert"] = _next_due(self._due["expert"], now, 1.0 / period)
+            self._publish_expert(stamp)
         status = self.world.task_status()
         if force or status != self._published_status or now >= self._due["status"]:
             self._due["status"] = now + STATUS_PERIOD
             self._publish_status(status)
+
+    def _expert_publisher(self) -> Publisher:
+        if self.world.spec.drive is not Drive.TWIST:
+            return self.create_publisher(Float64MultiArray, "joint_commands", qos.COMMANDS)
+        kind = TwistStamped if self.params["cmd_vel_stamped"] else Twist
+        return self.create_publisher(kind, "cmd_vel", qos.COMMANDS)
+
+    def _publish_expert(self, stamp: Time) -> None:
+        """The expert's command once a task was given (zeros once it is over, as a teleoperator
+        holding still), through the topic the robot listens to."""
+        assert self.expert_publisher is not None
+        if self.world.tracker.task is None:
+            return
+        action = self.world.expert_action()
+        noise = self.params["expert_noise"]
+        if noise > 0 and self.world.task_status().state is TaskState.RUNNING:
+            limits = np.asarray(self.world.spec.action_limits)
+            action = action + self._noise.normal(0.0, noise * limits)
+        if self.world.spec.drive is not Drive.TWIST:
+            self.expert_publisher.publish(Float64MultiArray(data=action.tolist()))
+            return
+        twist = Twist()
+        twist.linear.x, twist.angular.z = float(action[0]), float(action[1])
+        if self.params["cmd_vel_stamped"]:
+            self.expert_publisher.publish(TwistStamped(header=Header(stamp=stamp), twist=twist))
+        else:
+            self.expert_publisher.publish(twist)
 
     def _publish_status(self, status: TaskStatus) -> None:
         if self._published_status is None or status.state != self._published_status.state:
