@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 
+from vla_ros.sim.experts import expert_action
 from vla_ros.sim.scenes import SCENES, default_instruction
 from vla_ros.sim.tasks import TaskState
 from vla_ros.sim.world import SimWorld
@@ -148,7 +149,7 @@ def test_an_episode_replays_exactly_from_its_seed_and_commands(worlds):
         world.reset(seed=5)
         world.set_instruction("reach the red cube")
         for _ in range(5):
-            world.apply_command(world.expert_action())
+            world.apply_command(expert_action(world))
             world.step()
         runs.append(world.data.qpos.copy())
     np.testing.assert_array_equal(*runs)
@@ -162,12 +163,12 @@ def test_the_expert_solves_a_task_and_success_is_detected(worlds, scene):
     status = world.set_instruction(f"go to the {target.name}")
     assert status.state is TaskState.RUNNING and status.target == target.name
     while not status.state.finished:
-        world.apply_command(world.expert_action())
+        world.apply_command(expert_action(world))
         status = world.step()
     assert status.state is TaskState.SUCCEEDED, status
     assert status.distance <= world.spec.success_distance
     assert 0 < status.finished_at <= world.spec.episode_timeout
-    assert not world.expert_action().any()  # done: the expert stops
+    assert not expert_action(world).any()  # done: the expert stops
 
 
 def test_an_absent_target_is_reported_and_nothing_moves(worlds):
@@ -176,7 +177,7 @@ def test_an_absent_target_is_reported_and_nothing_moves(worlds):
     status = world.set_instruction("touch the purple cone")
     assert status.state is TaskState.UNKNOWN_TARGET
     assert "no purple cone" in status.message and "red cube" in status.message
-    assert not world.expert_action().any()
+    assert not expert_action(world).any()
     world.step()
     assert world.task_status().state is TaskState.UNKNOWN_TARGET
 

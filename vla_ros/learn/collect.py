@@ -26,6 +26,7 @@ from vla_ros.learn.dataset import DatasetMeta, DatasetWriter, Episode
 from vla_ros.learn.episodes import episode_seed, sample_instruction
 from vla_ros.learn.progress import Progress
 from vla_ros.logic.images import resize_rgb
+from vla_ros.sim.experts import expert_action
 from vla_ros.sim.tasks import Split, TaskState
 from vla_ros.sim.world import DEFAULT_CAMERA_SIZE, SimWorld
 
@@ -123,7 +124,7 @@ def _demonstrate(
         images.append(resize_rgb(world.render(), image_size))
         positions.append(joints.positions)
         velocities.append(joints.velocities)
-        label = world.expert_action()
+        label = expert_action(world)
         actions.append(label)
         running = status.state is TaskState.RUNNING
         world.apply_command(label + noise.normal(0.0, noise_scale) if running else label)

@@ -19,6 +19,7 @@ from vla_ros.learn.progress import Progress
 from vla_ros.logic.commands import parse_command
 from vla_ros.logic.images import resize_rgb
 from vla_ros.model.policy import Observation, Policy
+from vla_ros.sim.experts import expert_action
 from vla_ros.sim.tasks import Split, TaskState
 from vla_ros.sim.world import DEFAULT_CAMERA_SIZE, SimWorld
 
@@ -42,7 +43,7 @@ class ExpertController:
         pass
 
     def act(self, world: SimWorld) -> np.ndarray:
-        return world.expert_action()
+        return expert_action(world)
 
 
 class PolicyController:

@@ -1,4 +1,4 @@
-"""SimWorld: one MuJoCo world (any scene) with its camera, its task and its scripted expert.
+"""SimWorld: one MuJoCo world (any scene) with its camera and its task.
 
 The world is what the sim node, data collection and closed-loop evaluation share. Commands are
 in physical units in the scene's `action_names` order (linear_x and angular_z for the mobile base,
@@ -21,7 +21,6 @@ from typing import NamedTuple
 import mujoco
 import numpy as np
 
-from vla_ros.sim import experts
 from vla_ros.sim.scenes import Drive, SceneSpec, scene_spec
 from vla_ros.sim.tasks import (
     SceneObject,
@@ -296,10 +295,6 @@ class SimWorld:
             float(np.linalg.norm(self.site_position(effector.site) - target))
             for effector in self.spec.effectors
         )
-
-    def expert_action(self) -> np.ndarray:
-        """The scripted expert's command for the current task (zero when there is nothing to do)."""
-        return experts.expert_action(self)
 
     # --- lifetime ------------------------------------------------------------------------------
 
