@@ -1,4 +1,6 @@
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -222,3 +224,10 @@ def test_the_default_instruction_is_a_trained_phrasing_for_an_object_of_the_scen
     assert default_instruction(scene) == instruction
     status = worlds(scene).set_instruction(default_instruction(scene))
     assert status.state is TaskState.RUNNING and status.target == "red cube"
+
+
+def test_the_world_knows_nothing_of_the_experts():
+    """The experts read the world; the world, and everything it imports, never loads them."""
+    code = "import sys, vla_ros.sim.world; print('vla_ros.sim.experts' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
