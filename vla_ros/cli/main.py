@@ -37,6 +37,16 @@ def _positive(kind: type) -> Callable[[str], float]:
     return parse
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def _existing_file(text: str) -> Path:
     path = Path(text)
     if not path.is_file():
@@ -216,6 +226,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--held-out",
         action="store_true",
         help="phrase the tasks with verbs and object nouns never used in training",
+    )
+    evaluate.add_argument(
+        "--no-safety",
+        action="store_true",
+        help="drive the robot with the bare policy (default: through the safety node's logic "
+        "and settings for the scene, at its control rate, with --latency)",
+    )
+    evaluate.add_argument(
+        "--latency",
+        type=_non_negative_float,
+        default=None,
+        help="seconds from a picture to its command acting on the robot (default: the embedded "
+        "graph's, 0.05)",
+    )
+    evaluate.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the results as JSON to FILE"
     )
     evaluate.add_argument(
         "--uncertainty-report",
