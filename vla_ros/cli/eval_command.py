@@ -30,17 +30,27 @@ def run(args: argparse.Namespace) -> int:
         from vla_ros.model import load_policy
 
         controller = load_policy(args.checkpoint or args.scene)
+    who = "expert" if args.expert else f"checkpoint {args.checkpoint or args.scene}"
+    if args.diagnose:
+        from vla_ros.learn.diagnose import command_following
+
+        report = command_following(args.scene, args.episodes, controller, seed=args.seed)
+        print(f"{who}: {report.summary()}")
+        _write_json(args, {"controller": who, "seed": args.seed, **report.to_dict()})
+        return 0
     split = Split.HELD_OUT if args.held_out else Split.TRAIN
     result = evaluate(
         args.scene, args.episodes, controller, seed=args.seed, split=split, deployment=deployment
     )
-    who = "expert" if args.expert else f"checkpoint {args.checkpoint or args.scene}"
     print(f"{who}: {result.summary()}")
     for episode in result.episodes:
         if not episode.success:
             print(f"  failed: seed {episode.seed} {episode.instruction!r}: {episode.state.value}")
+    _write_json(args, {"controller": who, "seed": args.seed, **result.to_dict()})
+    return 0
+
+
+def _write_json(args: argparse.Namespace, report: dict[str, object]) -> None:
     if args.json is not None:
-        report = {"controller": who, "seed": args.seed, **result.to_dict()}
         args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(f"  results in {args.json}")
-    return 0

@@ -244,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", type=Path, metavar="FILE", help="also write the results as JSON to FILE"
     )
     evaluate.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="instead of judging success: does the policy head for the named object in the "
+        "first second, with the command swapped for another object's, with its language zeroed?",
+    )
+    evaluate.add_argument(
         "--uncertainty-report",
         type=Path,
         metavar="DATASET",

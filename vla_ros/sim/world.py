@@ -288,7 +288,12 @@ class SimWorld:
         task = self.tracker.task
         if task is None or task.target is None:
             return None
-        target = self.target_point(task.target)
+        return self.distance_to(task.target)
+
+    def distance_to(self, obj: SceneObject) -> float:
+        """Metres from the robot to `obj`, measured as a task measures it (any object, named or
+        not: how far the robot is from each object shows which one it is heading for)."""
+        target = self.target_point(obj)
         if self.spec.task_kind is TaskKind.GO_TO:
             return float(np.linalg.norm((self.site_position("base_centre") - target)[:2]))
         return min(
