@@ -8,7 +8,7 @@ from vla_ros.learn.dataset import iter_episodes, read_meta
 from vla_ros.learn.evaluate import Deployment, PolicyController, evaluate, run_episode
 from vla_ros.logic.safety import Proposal, SafetyGovernor
 from vla_ros.model.policy import ActionProposal, Observation, Policy
-from vla_ros.sim.tasks import Split, TaskState
+from vla_ros.sim.tasks import Split, TaskState, make_task
 from vla_ros.sim.world import SimWorld
 
 
@@ -158,3 +158,26 @@ def test_the_governed_evaluation_applies_the_safety_nodes_scaling_and_limits(sma
     assert not np.allclose(np.array(policy.in_force[1:]), [p[1] for p in policy.proposals[:-1]])
     assert result.stopped == pytest.approx(5 * deployment.control_period)
     assert result.slowed == pytest.approx(5 * deployment.control_period)
+
+
+def test_balanced_targets_show_each_placement_with_different_objects_named(
+    tmp_path, small_camera, worlds
+):
+    collect(
+        "arm",
+        tmp_path,
+        episodes=4,
+        seed=5,
+        image_size=(24, 32),
+        camera_size=small_camera,
+        targets_per_placement=2,
+        progress=False,
+    )
+    first, second, third, _ = iter_episodes(tmp_path)
+    # One placement, two commands: the same first picture and pose, other objects named.
+    np.testing.assert_array_equal(first.images[0], second.images[0])
+    np.testing.assert_array_equal(first.joint_positions[0], second.joint_positions[0])
+    objects = worlds("arm").objects
+    named = [make_task(e.instruction, objects).target for e in (first, second)]
+    assert None not in named and named[0] != named[1]
+    assert not np.array_equal(first.images[0], third.images[0])  # the next placement
