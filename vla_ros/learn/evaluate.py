@@ -130,6 +130,7 @@ class PolicyController:
         self._channels = [scene_channels.index(name) for name in policy.action_names]
         self._uncertainties: list[float] = []
         self.inference_seconds: list[float] = []  # every select_action, over all episodes
+        self.last_observation: Observation | None = None  # what the policy was last shown
 
     def reset(self) -> None:
         self.policy.reset()
@@ -144,6 +145,7 @@ class PolicyController:
             joint_positions=world.joint_positions(joints).astype(np.float32),
             joint_velocities=world.joint_velocities(joints).astype(np.float32),
         )
+        self.last_observation = observation
         started = time.perf_counter()
         proposal = self.policy.select_action(observation)
         self.inference_seconds.append(time.perf_counter() - started)
@@ -199,6 +201,7 @@ class Evaluation:
     split: Split
     episodes: tuple[EpisodeResult, ...]
     deployment: Deployment | None = None  # None: the bare controller at the scene's period
+    inference_seconds: tuple[float, ...] = ()  # a policy's select_action times, on this machine
 
     @property
     def success_rate(self) -> float:
@@ -231,6 +234,8 @@ class Evaluation:
             "governed": self.deployment is not None and self.deployment.safety is not None,
             "control_period": None if self.deployment is None else self.deployment.control_period,
             "latency": None if self.deployment is None else self.deployment.latency,
+            "inference_ms_p50": _percentile_ms(self.inference_seconds, 50),
+            "inference_ms_p99": _percentile_ms(self.inference_seconds, 99),
             "episode_results": [e.to_dict() for e in self.episodes],
         }
 
@@ -247,6 +252,11 @@ class Evaluation:
             "  per task: "
             + ", ".join(f"{task} {rate:.0%}" for task, rate in self.task_rates().items()),
         ]
+        if self.inference_seconds:
+            lines.append(
+                f"  policy inference here: p50 {values['inference_ms_p50']:.1f} ms, p99 "
+                f"{values['inference_ms_p99']:.1f} ms (part of the latency above)"
+            )
         good, bad = values["mean_uncertainty_successes"], values["mean_uncertainty_failures"]
         if good is not None or bad is not None:
             lines.append(f"  mean uncertainty: successes {_format(good)}, failures {_format(bad)}")
@@ -361,7 +371,8 @@ def evaluate(
     finally:
         if own_world:
             world.close()
-    return Evaluation(scene, split, tuple(results), deployment)
+    timings = tuple(getattr(controller, "inference_seconds", ()))
+    return Evaluation(scene, split, tuple(results), deployment, timings)
 
 
 def _rate(episodes: Sequence[EpisodeResult]) -> float:
@@ -371,6 +382,10 @@ def _rate(episodes: Sequence[EpisodeResult]) -> float:
 def _mean(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return float(np.mean(present)) if present else None
+
+
+def _percentile_ms(seconds: Sequence[float], q: float) -> float | None:
+    return float(np.percentile(seconds, q) * 1000) if seconds else None
 
 
 def _round(value: float | None) -> float | None:
