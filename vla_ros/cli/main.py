@@ -178,6 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--scene", choices=SCENES, default="mobile")
     train.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     train.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="make a shipped checkpoint as it was made (arm, humanoid): balanced "
+        "demonstrations, cloning, DAgger rounds; its dataset goes to --data (default: "
+        "data/recipe-NAME), which must not exist yet",
+    )
+    train.add_argument(
         "--data", type=Path, help="dataset folder, collected if missing (default: data/SCENE)"
     )
     train.add_argument("--episodes", type=_positive(int), default=400, help="episodes to collect")
