@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vla_ros import paths
+from vla_ros.logic.params import DEFAULTS_FILE, node_parameters, read_parameter_file
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,16 @@ def scene_config(scene: str) -> Path:
     if scene not in SCENE_CONFIGS:
         raise ValueError(f"unknown scene {scene!r}; choose from {sorted(SCENE_CONFIGS)}")
     return paths.config_file(SCENE_CONFIGS[scene])
+
+
+def scene_parameters(scene: str, node: str) -> dict[str, object]:
+    """The values `node` runs with for `scene`: config/vla.yaml's, then the scene file's.
+
+    What a node started with the scene's file ends up with, so code that emulates a node (the
+    governed evaluation's safety layer) reads its settings from the same files.
+    """
+    defaults = node_parameters(read_parameter_file(paths.config_file(DEFAULTS_FILE)), node)
+    return {**defaults, **node_parameters(read_parameter_file(scene_config(scene)), node)}
 
 
 def ros_arguments(

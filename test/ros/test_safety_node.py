@@ -17,6 +17,9 @@ from std_msgs.msg import Float32, Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from vla_ros import graph
+from vla_ros.learn.evaluate import Deployment
+from vla_ros.logic.params import node_parameters, read_parameter_file
 from vla_ros.nodes.safety_node import SafetyNode
 from vla_ros.ros import qos
 
@@ -420,3 +423,12 @@ def test_two_robots_in_two_namespaces_share_one_graph(ros):
     assert ros.call(Trigger, "/robot1/vla/stop", Trigger.Request()).success
     assert stopped_after(robot1, trigger)
     assert robot2.wait_for(moving, after=time.monotonic()) is not None  # robot2 drives on
+
+
+@pytest.mark.parametrize("scene", sorted(graph.SCENE_CONFIGS))
+def test_the_governed_evaluation_runs_with_the_safety_nodes_settings(ros, scene):
+    """`vla-ros eval` emulates the safety node of `vla-ros sim --scene`: started with the scene's
+    parameter file, the node decides with exactly the settings the evaluation uses."""
+    file_values = node_parameters(read_parameter_file(graph.scene_config(scene)), "safety_node")
+    node = ros.add(SafetyNode, file_values)
+    assert node.governor.config == Deployment.for_scene(scene).safety

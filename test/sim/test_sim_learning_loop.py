@@ -5,9 +5,10 @@ import pytest
 
 from vla_ros.learn.collect import collect
 from vla_ros.learn.dataset import iter_episodes, read_meta
-from vla_ros.learn.evaluate import PolicyController, evaluate, run_episode
+from vla_ros.learn.evaluate import Deployment, PolicyController, evaluate, run_episode
+from vla_ros.logic.safety import Proposal, SafetyGovernor
 from vla_ros.model.policy import ActionProposal, Observation, Policy
-from vla_ros.sim.tasks import Split, TaskState
+from vla_ros.sim.tasks import Split, TaskState, make_task
 from vla_ros.sim.world import SimWorld
 
 
@@ -106,3 +107,77 @@ def test_a_policy_is_evaluated_with_its_uncertainty(small_camera):
     assert result.success_rate == 0.0  # turning on the spot reaches nothing
     assert all(e.state is TaskState.TIMED_OUT and e.steps == 10 for e in result.episodes)
     assert all(e.mean_uncertainty == pytest.approx(0.1) for e in result.episodes)
+
+
+class Scripted(Policy):
+    """Proposals that exercise the safety layer: too fast for the limits, sudden, uncertain, very
+    uncertain. It also notes the command the robot had when each picture was taken."""
+
+    def __init__(self, world, actions, uncertainties):
+        self.action_names = self.joint_names = world.spec.action_names
+        self.world = world
+        self.script = list(zip(actions, uncertainties, strict=True))
+        self.proposals = []  # (time of the picture, action, uncertainty)
+        self.in_force = []  # the robot's command at that time
+
+    def select_action(self, observation):
+        action, uncertainty = self.script[len(self.proposals) % len(self.script)]
+        self.proposals.append((self.world.time, np.asarray(action, float), uncertainty))
+        self.in_force.append(self.world.command)
+        return ActionProposal(np.asarray(action, np.float32), uncertainty)
+
+    def reset(self):
+        pass
+
+
+def test_the_governed_evaluation_applies_the_safety_nodes_scaling_and_limits(small_camera):
+    deployment = Deployment.for_scene("arm", latency=0.05)
+    config = deployment.safety
+    slow = (config.uncertainty_slowdown + config.uncertainty_stop) / 2
+    actions = [[3.0, 0, 0, 0, 0, 0], [0, -0.8, 0.4, 0, 0, 0], [0, 0.8, -0.4, 0.2, 0, 0]]
+    uncertainties = [0.0, slow, config.uncertainty_stop]
+    with SimWorld("arm", camera_size=small_camera, episode_timeout=1.5) as world:
+        policy = Scripted(world, actions * 5, uncertainties * 5)
+        result = run_episode(
+            world, PolicyController(policy, world), 3, "reach the red cube", deployment
+        )
+    assert result.steps == 15
+    # The same proposals at the same times through the safety node's own logic and settings.
+    reference = SafetyGovernor(config)
+    expected = []
+    for stamp, action, uncertainty in policy.proposals:
+        names = world.spec.action_names
+        decision = reference.on_proposal(
+            Proposal(stamp, names, action, uncertainty), stamp + deployment.latency
+        )
+        expected.append(decision.velocities)
+    # The command in force at each picture is the decision on the previous one.
+    np.testing.assert_allclose(np.array(policy.in_force[1:]), np.array(expected[:-1]), atol=1e-12)
+    # ... and it is not the bare proposal: limits, acceleration, scaling and stops acted.
+    assert np.abs(np.array(policy.in_force)).max() <= config.max_joint_velocity
+    assert not np.allclose(np.array(policy.in_force[1:]), [p[1] for p in policy.proposals[:-1]])
+    assert result.stopped == pytest.approx(5 * deployment.control_period)
+    assert result.slowed == pytest.approx(5 * deployment.control_period)
+
+
+def test_balanced_targets_show_each_placement_with_different_objects_named(
+    tmp_path, small_camera, worlds
+):
+    collect(
+        "arm",
+        tmp_path,
+        episodes=4,
+        seed=5,
+        image_size=(24, 32),
+        camera_size=small_camera,
+        targets_per_placement=2,
+        progress=False,
+    )
+    first, second, third, _ = iter_episodes(tmp_path)
+    # One placement, two commands: the same first picture and pose, other objects named.
+    np.testing.assert_array_equal(first.images[0], second.images[0])
+    np.testing.assert_array_equal(first.joint_positions[0], second.joint_positions[0])
+    objects = worlds("arm").objects
+    named = [make_task(e.instruction, objects).target for e in (first, second)]
+    assert None not in named and named[0] != named[1]
+    assert not np.array_equal(first.images[0], third.images[0])  # the next placement

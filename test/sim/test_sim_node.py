@@ -21,6 +21,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from vla_ros.ros import qos
 from vla_ros.ros.messages import image_pixels, seconds
+from vla_ros.sim.experts import expert_action
 
 pytestmark = pytest.mark.ros
 
@@ -199,7 +200,7 @@ def test_success_is_reported_when_the_expert_solves_the_task(sim_ros):
     # The scripted expert as an outside controller at 10 Hz; its timer shares the node's
     # callback group, so it never reads the world in the middle of a physics step.
     node.create_timer(
-        0.1, lambda: commands.publish(Float64MultiArray(data=node.world.expert_action().tolist()))
+        0.1, lambda: commands.publish(Float64MultiArray(data=expert_action(node.world).tolist()))
     )
     done = status.wait_for(lambda m: json.loads(m.data)["state"] == "succeeded", timeout=15.0)
     assert done is not None, statuses(status)[-1]

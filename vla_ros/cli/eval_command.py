@@ -1,10 +1,13 @@
-"""`vla-ros eval`: closed-loop success of a checkpoint (or the scripted expert) in the simulator."""
+"""`vla-ros eval`: closed-loop success of a checkpoint (or the scripted expert) in the simulator,
+judged as deployed: through the safety node's logic, at its rate, with the graph's latency."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
-from vla_ros.learn.evaluate import evaluate
+from vla_ros.learn.evaluate import DEFAULT_LATENCY, Deployment, evaluate
 from vla_ros.sim.tasks import Split
 
 
@@ -16,19 +19,38 @@ def run(args: argparse.Namespace) -> int:
 
         uncertainty_report(args.checkpoint or args.scene, args.uncertainty_report, args.out)
         return 0
+    latency = DEFAULT_LATENCY if args.latency is None else args.latency
+    try:
+        deployment = Deployment.for_scene(args.scene, latency, safety=not args.no_safety)
+    except ValueError as error:  # a bad --latency: an argument error, like argparse's
+        sys.stderr.write(f"vla-ros eval: error: {error}\n")
+        return 2
     controller = None
     if not args.expert:
         from vla_ros.model import load_policy
 
         controller = load_policy(args.checkpoint or args.scene)
-    split = Split.HELD_OUT if args.held_out else Split.TRAIN
-    result = evaluate(args.scene, args.episodes, controller, seed=args.seed, split=split)
     who = "expert" if args.expert else f"checkpoint {args.checkpoint or args.scene}"
+    if args.diagnose:
+        from vla_ros.learn.diagnose import command_following
+
+        report = command_following(args.scene, args.episodes, controller, seed=args.seed)
+        print(f"{who}: {report.summary()}")
+        _write_json(args, {"controller": who, "seed": args.seed, **report.to_dict()})
+        return 0
+    split = Split.HELD_OUT if args.held_out else Split.TRAIN
+    result = evaluate(
+        args.scene, args.episodes, controller, seed=args.seed, split=split, deployment=deployment
+    )
     print(f"{who}: {result.summary()}")
-    uncertainties = [e.mean_uncertainty for e in result.episodes if e.mean_uncertainty is not None]
-    if uncertainties:
-        print(f"  mean uncertainty per episode: {sum(uncertainties) / len(uncertainties):.3f}")
     for episode in result.episodes:
         if not episode.success:
             print(f"  failed: seed {episode.seed} {episode.instruction!r}: {episode.state.value}")
+    _write_json(args, {"controller": who, "seed": args.seed, **result.to_dict()})
     return 0
+
+
+def _write_json(args: argparse.Namespace, report: dict[str, object]) -> None:
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"  results in {args.json}")

@@ -37,6 +37,16 @@ def _positive(kind: type) -> Callable[[str], float]:
     return parse
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def _existing_file(text: str) -> Path:
     path = Path(text)
     if not path.is_file():
@@ -230,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--scene", choices=SCENES, default="mobile")
     train.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     train.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="make a shipped checkpoint as it was made (arm, humanoid): balanced "
+        "demonstrations, cloning, DAgger rounds; its dataset goes to --data (default: "
+        "data/recipe-NAME), which must not exist yet",
+    )
+    train.add_argument(
         "--data",
         type=Path,
         help="dataset folder, collected if missing (default: data/SCENE); with --bags or "
@@ -297,6 +314,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--held-out",
         action="store_true",
         help="phrase the tasks with verbs and object nouns never used in training",
+    )
+    evaluate.add_argument(
+        "--no-safety",
+        action="store_true",
+        help="drive the robot with the bare policy (default: through the safety node's logic "
+        "and settings for the scene, at its control rate, with --latency)",
+    )
+    evaluate.add_argument(
+        "--latency",
+        type=_non_negative_float,
+        default=None,
+        help="seconds from a picture to its command acting on the robot (default: the embedded "
+        "graph's, 0.05)",
+    )
+    evaluate.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the results as JSON to FILE"
+    )
+    evaluate.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="instead of judging success: does the policy head for the named object in the "
+        "first second, with the command swapped for another object's, with its language zeroed?",
     )
     evaluate.add_argument(
         "--uncertainty-report",

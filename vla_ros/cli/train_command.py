@@ -27,6 +27,14 @@ def run(args: argparse.Namespace) -> int:
     from vla_ros.learn.collect import collect
     from vla_ros.learn.train import train
 
+    if args.recipe is not None:
+        from vla_ros.learn.recipes import run_recipe
+
+        try:
+            run_recipe(args.recipe, args.out, args.data or Path("data") / f"recipe-{args.recipe}")
+        except ValueError as error:
+            raise SystemExit(f"vla-ros train: {error}") from None
+        return 0
     model_overrides = overrides(args.set)
     if args.bags or args.lerobot:
         return _train_imported(args, model_overrides)

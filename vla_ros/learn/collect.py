@@ -11,6 +11,10 @@ into, each labelled with the way back, at no extra cost (DAgger would need the p
 loop). After success the episode goes on for `hold_steps` steps with the expert at rest, so a
 policy also learns to stop at the target.
 
+Balanced targets (`targets_per_placement` k > 1): every placement is demonstrated k times, each
+time naming another object. The first pictures of those episodes are identical and only the
+command tells their actions apart, so a policy cannot fit them without reading its command.
+
     python -m vla_ros.learn.collect --scene mobile --episodes 200 --out data/mobile
 """
 
@@ -26,6 +30,7 @@ from vla_ros.learn.dataset import DatasetMeta, DatasetWriter, Episode
 from vla_ros.learn.episodes import episode_seed, sample_instruction
 from vla_ros.learn.progress import Progress
 from vla_ros.logic.images import resize_rgb
+from vla_ros.sim.experts import expert_action
 from vla_ros.sim.tasks import Split, TaskState
 from vla_ros.sim.world import DEFAULT_CAMERA_SIZE, SimWorld
 
@@ -60,40 +65,35 @@ def collect(
     split: Split = Split.TRAIN,
     action_noise: float = DEFAULT_ACTION_NOISE,
     hold_steps: int = DEFAULT_HOLD_STEPS,
+    targets_per_placement: int = 1,
     progress: bool = True,
 ) -> CollectionSummary:
     """Roll out the expert for `episodes` seeded episodes of `scene` into a dataset at `out_dir`.
 
     Pictures are rendered at `camera_size` (the sim node's camera) and resized to `image_size`,
     as the camera node does. Adding episodes to an existing dataset of the same kind is fine;
-    use another `seed` so they differ from the ones already there.
+    use another `seed` so they differ from the ones already there. Episode i shows placement
+    i // `targets_per_placement`, naming its (i % `targets_per_placement`)-th object.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
+    if targets_per_placement < 1:
+        raise ValueError(f"targets_per_placement must be >= 1, got {targets_per_placement}")
     if not 0 <= action_noise <= 1:
         raise ValueError(f"action_noise is a fraction of the limits in [0, 1], got {action_noise}")
     if hold_steps < 0:
         raise ValueError(f"hold_steps must be >= 0, got {hold_steps}")
     started = time.monotonic()
     with SimWorld(scene, camera_size=camera_size) as world:
-        spec = world.spec
-        writer = DatasetWriter(
-            out_dir,
-            DatasetMeta(
-                scene=spec.name,
-                joint_names=spec.joint_names,
-                action_names=spec.action_names,
-                image_size=tuple(image_size),
-                control_dt=spec.control_period,
-            ),
-        )
+        writer = DatasetWriter(out_dir, dataset_meta(world, image_size))
         meter = Progress(f"collect {scene}", episodes, enabled=progress)
         successes = steps = 0
         for index in range(episodes):
-            episode_id = episode_seed(seed, index)
-            instruction = sample_instruction(world, episode_id, split)
+            placement, shift = divmod(index, targets_per_placement)
+            episode_id = episode_seed(seed, placement)
+            instruction = sample_instruction(world, episode_id, split, shift)
             episode = _demonstrate(
-                world, episode_id, instruction, image_size, action_noise, hold_steps
+                world, episode_id, shift, instruction, image_size, action_noise, hold_steps
             )
             writer.write(episode)
             successes += episode.success
@@ -102,9 +102,22 @@ def collect(
     return CollectionSummary(Path(out_dir), episodes, successes, steps, time.monotonic() - started)
 
 
+def dataset_meta(world: SimWorld, image_size: tuple[int, int]) -> DatasetMeta:
+    """What a dataset of `world`'s scene at `image_size` records."""
+    spec = world.spec
+    return DatasetMeta(
+        scene=spec.name,
+        joint_names=spec.joint_names,
+        action_names=spec.action_names,
+        image_size=tuple(image_size),
+        control_dt=spec.control_period,
+    )
+
+
 def _demonstrate(
     world: SimWorld,
     seed: int,
+    shift: int,
     instruction: str,
     image_size: tuple[int, int],
     action_noise: float,
@@ -112,7 +125,8 @@ def _demonstrate(
 ) -> Episode:
     world.reset(seed)
     status = world.set_instruction(instruction)
-    noise = np.random.default_rng([seed, 2])
+    # Each target of a placement gets its own noise; the first keeps the stream it always had.
+    noise = np.random.default_rng([seed, 2, shift] if shift else [seed, 2])
     noise_scale = action_noise * np.asarray(world.spec.action_limits)
     images, positions, velocities, actions = [], [], [], []
     held = 0
@@ -123,7 +137,7 @@ def _demonstrate(
         images.append(resize_rgb(world.render(), image_size))
         positions.append(joints.positions)
         velocities.append(joints.velocities)
-        label = world.expert_action()
+        label = expert_action(world)
         actions.append(label)
         running = status.state is TaskState.RUNNING
         world.apply_command(label + noise.normal(0.0, noise_scale) if running else label)

@@ -17,8 +17,15 @@ def episode_seed(base_seed: int, index: int) -> int:
     return int(np.random.SeedSequence([base_seed, index]).generate_state(1)[0])
 
 
-def sample_instruction(world: SimWorld, seed: int, split: Split = Split.TRAIN) -> str:
-    """A random target of the world's scene, described with the training or held-out words."""
+def sample_instruction(
+    world: SimWorld, seed: int, split: Split = Split.TRAIN, shift: int = 0
+) -> str:
+    """A random target of the world's scene, described with the training or held-out words.
+
+    `shift` names the object that many places after the drawn one, in the same sentence: shifts
+    0..k-1 on one placement name k different objects on the same picture.
+    """
     rng = np.random.default_rng([seed, 1])  # apart from the stream that placed the objects
-    target = world.objects[rng.integers(len(world.objects))]
+    objects = world.objects
+    target = objects[(rng.integers(len(objects)) + shift) % len(objects)]
     return describe(target, world.spec.task_kind, rng, split)

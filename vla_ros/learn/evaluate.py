@@ -4,26 +4,81 @@ A policy is driven exactly as the fusion node drives it: the camera picture resi
 `resize_rgb` to the policy's input size, the instruction, the joints in `policy.joint_names`
 order; its action, mapped by `policy.action_names`, is the command for one control period.
 
-    python -m vla_ros.learn.evaluate --scene mobile --episodes 50     # the expert's success rate
+As deployed (`Deployment.for_scene`, what `vla-ros eval` uses unless told `--no-safety`), every
+proposal goes through the safety node's `SafetyGovernor` with the safety node's settings for the
+scene (uncertainty scaling and stop, speed and acceleration limits), at the fusion node's rate,
+and reaches the robot `latency` seconds after its picture was taken; the previous command stays
+in force meanwhile, as it does on the robot.
 """
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from vla_ros import graph
 from vla_ros.learn.episodes import episode_seed, sample_instruction
 from vla_ros.learn.progress import Progress
 from vla_ros.logic.commands import parse_command
 from vla_ros.logic.images import resize_rgb
+from vla_ros.logic.safety import Ignored, Proposal, SafetyConfig, SafetyGovernor
 from vla_ros.model.policy import Observation, Policy
+from vla_ros.sim.experts import expert_action
 from vla_ros.sim.tasks import Split, TaskState
 from vla_ros.sim.world import DEFAULT_CAMERA_SIZE, SimWorld
 
 DEFAULT_IMAGE_SIZE = (64, 64)  # (height, width): the camera node's default model input
 DEFAULT_EVAL_SEED = 1  # collection defaults to 0: evaluation sees placements never trained on
+# Seconds from a picture being taken to the command it leads to acting on the robot, in the
+# embedded graph: the simulator's camera runs at 15 Hz and the fusion node at 10 Hz, so the
+# picture a step uses is 0-67 ms old (33 ms on average); the fusion step takes 5.5-6.1 ms (p50,
+# `make bench`), 9.7 ms (p50; p99 29 ms) in `vla-ros sim --scene arm` on a busy 2-core machine;
+# each of the two DDS hops (proposal, command) about 1 ms.
+DEFAULT_LATENCY = 0.05
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What stands between a controller and the robot: the safety layer, rate and delay."""
+
+    safety: SafetyConfig | None  # None: the bare controller's command goes straight to the robot
+    control_period: float  # seconds between proposals
+    latency: float = 0.0  # seconds from the picture to the command taking effect
+
+    def __post_init__(self) -> None:
+        if not self.control_period > 0:
+            raise ValueError(f"control_period must be > 0 s, got {self.control_period}")
+        if not 0 <= self.latency < self.control_period:
+            raise ValueError(
+                f"latency must be in [0, control period {self.control_period:g} s), "
+                f"got {self.latency:g}"
+            )
+
+    @classmethod
+    def for_scene(
+        cls, scene: str, latency: float = DEFAULT_LATENCY, safety: bool = True
+    ) -> Deployment:
+        """As `vla-ros sim` runs `scene`: the safety node's settings and the fusion node's rate
+        from the scene's config files (the same ones the nodes read)."""
+        rate = float(graph.scene_parameters(scene, "fusion_node")["rate_hz"])
+        config = None
+        if safety:
+            config = SafetyConfig.from_values(graph.scene_parameters(scene, "safety_node"))
+        return cls(config, 1.0 / rate, latency)
+
+    def describe(self) -> str:
+        safety = (
+            f"through the safety layer (slow down above U {self.safety.uncertainty_slowdown:g}, "
+            f"stop at {self.safety.uncertainty_stop:g})"
+            if self.safety is not None
+            else "bare (no safety layer)"
+        )
+        return f"{safety}, {1 / self.control_period:g} Hz, latency {self.latency * 1000:.0f} ms"
 
 
 class Controller(Protocol):
@@ -34,15 +89,21 @@ class Controller(Protocol):
     def act(self, world: SimWorld) -> np.ndarray:
         """The command for the next control period, in the scene's `action_names` order."""
 
+    @property
+    def last_uncertainty(self) -> float:
+        """The uncertainty that came with the last command (what the safety layer reads)."""
+
 
 class ExpertController:
     """The scripted expert: ground truth, the upper bound for every policy."""
+
+    last_uncertainty = 0.0
 
     def reset(self) -> None:
         pass
 
     def act(self, world: SimWorld) -> np.ndarray:
-        return world.expert_action()
+        return expert_action(world)
 
 
 class PolicyController:
@@ -68,6 +129,8 @@ class PolicyController:
         self.image_size = image_size
         self._channels = [scene_channels.index(name) for name in policy.action_names]
         self._uncertainties: list[float] = []
+        self.inference_seconds: list[float] = []  # every select_action, over all episodes
+        self.last_observation: Observation | None = None  # what the policy was last shown
 
     def reset(self) -> None:
         self.policy.reset()
@@ -82,12 +145,18 @@ class PolicyController:
             joint_positions=world.joint_positions(joints).astype(np.float32),
             joint_velocities=world.joint_velocities(joints).astype(np.float32),
         )
+        self.last_observation = observation
+        started = time.perf_counter()
         proposal = self.policy.select_action(observation)
+        self.inference_seconds.append(time.perf_counter() - started)
         self._uncertainties.append(float(proposal.uncertainty))
         command = np.zeros(len(world.spec.action_names))
         command[self._channels] = np.asarray(proposal.action, dtype=float)
-        # A NaN from a model is never sent to a robot (the safety node does the same).
-        return command if np.all(np.isfinite(command)) else np.zeros_like(command)
+        return command
+
+    @property
+    def last_uncertainty(self) -> float:
+        return self._uncertainties[-1] if self._uncertainties else 0.0
 
     @property
     def mean_uncertainty(self) -> float | None:
@@ -104,10 +173,26 @@ class EpisodeResult:
     duration: float  # simulated seconds until the task ended
     final_distance: float | None
     mean_uncertainty: float | None = None  # a policy's, over the episode's steps
+    slowed: float = 0.0  # simulated seconds the safety layer scaled the command down
+    stopped: float = 0.0  # ... and held the robot still
 
     @property
     def success(self) -> bool:
         return self.state is TaskState.SUCCEEDED
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "seed": self.seed,
+            "instruction": self.instruction,
+            "target": self.target,
+            "state": self.state.value,
+            "steps": self.steps,
+            "duration": round(self.duration, 3),
+            "final_distance": _round(self.final_distance),
+            "mean_uncertainty": _round(self.mean_uncertainty),
+            "slowed": round(self.slowed, 3),
+            "stopped": round(self.stopped, 3),
+        }
 
 
 @dataclass(frozen=True)
@@ -115,31 +200,120 @@ class Evaluation:
     scene: str
     split: Split
     episodes: tuple[EpisodeResult, ...]
+    deployment: Deployment | None = None  # None: the bare controller at the scene's period
+    inference_seconds: tuple[float, ...] = ()  # a policy's select_action times, on this machine
 
     @property
     def success_rate(self) -> float:
-        return sum(e.success for e in self.episodes) / len(self.episodes) if self.episodes else 0.0
+        return _rate(self.episodes)
+
+    def task_rates(self) -> dict[str, float]:
+        """Success rate per target object (episodes naming no object count under "none")."""
+        targets = sorted({e.target or "none" for e in self.episodes})
+        return {t: _rate([e for e in self.episodes if (e.target or "none") == t]) for t in targets}
+
+    def to_dict(self) -> dict[str, object]:
+        """What `vla-ros eval --json` writes."""
+        successes = [e for e in self.episodes if e.success]
+        failures = [e for e in self.episodes if not e.success]
+        counts = Counter(e.target or "none" for e in self.episodes)
+        return {
+            "scene": self.scene,
+            "split": self.split.value,
+            "episodes": len(self.episodes),
+            "success_rate": self.success_rate,
+            "tasks": {
+                task: {"episodes": counts[task], "success_rate": rate}
+                for task, rate in self.task_rates().items()
+            },
+            "mean_time_to_success": _mean([e.duration for e in successes]),
+            "slowed_fraction": self._share("slowed"),
+            "stopped_fraction": self._share("stopped"),
+            "mean_uncertainty_successes": _mean([e.mean_uncertainty for e in successes]),
+            "mean_uncertainty_failures": _mean([e.mean_uncertainty for e in failures]),
+            "governed": self.deployment is not None and self.deployment.safety is not None,
+            "control_period": None if self.deployment is None else self.deployment.control_period,
+            "latency": None if self.deployment is None else self.deployment.latency,
+            "inference_ms_p50": _percentile_ms(self.inference_seconds, 50),
+            "inference_ms_p99": _percentile_ms(self.inference_seconds, 99),
+            "episode_results": [e.to_dict() for e in self.episodes],
+        }
 
     def summary(self) -> str:
-        times = [e.duration for e in self.episodes if e.success]
-        mean_time = f"{np.mean(times):.1f} s" if times else "-"
-        return (
-            f"{self.scene} ({self.split.value} phrasings): {self.success_rate:.0%} success over "
-            f"{len(self.episodes)} episodes, mean time to success {mean_time}"
-        )
+        values = self.to_dict()
+        mean_time = values["mean_time_to_success"]
+        how = self.deployment.describe() if self.deployment is not None else "bare"
+        lines = [
+            f"{self.scene} ({self.split.value} phrasings, {how}): {self.success_rate:.0%} success "
+            f"over {len(self.episodes)} episodes, mean time to success "
+            + (f"{mean_time:.2f} s" if mean_time is not None else "-"),
+            f"  time slowed {values['slowed_fraction']:.0%}, stopped "
+            f"{values['stopped_fraction']:.0%} (of all episode time)",
+            "  per task: "
+            + ", ".join(f"{task} {rate:.0%}" for task, rate in self.task_rates().items()),
+        ]
+        if self.inference_seconds:
+            lines.append(
+                f"  policy inference here: p50 {values['inference_ms_p50']:.1f} ms, p99 "
+                f"{values['inference_ms_p99']:.1f} ms (part of the latency above)"
+            )
+        good, bad = values["mean_uncertainty_successes"], values["mean_uncertainty_failures"]
+        if good is not None or bad is not None:
+            lines.append(f"  mean uncertainty: successes {_format(good)}, failures {_format(bad)}")
+        return "\n".join(lines)
+
+    def _share(self, field_name: str) -> float:
+        total = sum(e.duration for e in self.episodes)
+        part = sum(getattr(e, field_name) for e in self.episodes)
+        return part / total if total > 0 else 0.0
 
 
 def run_episode(
-    world: SimWorld, controller: Controller, seed: int, instruction: str
+    world: SimWorld,
+    controller: Controller,
+    seed: int,
+    instruction: str,
+    deployment: Deployment | None = None,
 ) -> EpisodeResult:
-    """One episode from `seed`: until the task succeeds, times out or names no object."""
+    """One episode from `seed`: until the task succeeds, times out or names no object.
+
+    Without a `deployment` the controller's command acts at once for one scene control period
+    (a NaN becomes a zero command); with one, as `Deployment` says.
+    """
     world.reset(seed)
     controller.reset()
     status = world.set_instruction(instruction)
+    period = world.spec.control_period if deployment is None else deployment.control_period
+    latency = 0.0 if deployment is None else deployment.latency
+    safety = None if deployment is None else deployment.safety
+    # A fresh governor per episode: the simulated clock starts again at zero.
+    governor = None if safety is None else SafetyGovernor(safety)
+    names = world.spec.action_names
     steps = 0
+    slowed = stopped = 0.0
     while status.state is TaskState.RUNNING:
-        world.apply_command(controller.act(world))
-        status = world.step()
+        taken = world.time
+        action = controller.act(world)
+        if latency > 0:
+            status = world.step(latency)  # the previous command acts while this one is computed
+            if status.state is not TaskState.RUNNING:
+                break
+        if governor is None:
+            # A NaN from a model is never sent to a robot (the safety node stops instead).
+            command = action if np.all(np.isfinite(action)) else np.zeros_like(action)
+        else:
+            proposal = Proposal(taken, names, action, controller.last_uncertainty)
+            decision = governor.on_proposal(proposal, taken + latency)
+            if isinstance(decision, Ignored):
+                raise RuntimeError(f"the safety layer ignored a proposal: {decision.reason}")
+            channels = governor.config.channels
+            command = np.array([decision.velocities[channels.index(n)] for n in names])
+            if decision.stopped:
+                stopped += period
+            elif decision.speed_scale < 1.0:
+                slowed += period
+        world.apply_command(command)
+        status = world.step(period - latency)
         steps += 1
     world.stop()
     return EpisodeResult(
@@ -151,6 +325,8 @@ def run_episode(
         duration=(status.finished_at or world.time) - (status.started_at or 0.0),
         final_distance=status.distance,
         mean_uncertainty=getattr(controller, "mean_uncertainty", None),
+        slowed=slowed,
+        stopped=stopped,
     )
 
 
@@ -164,11 +340,13 @@ def evaluate(
     camera_size: tuple[int, int] = DEFAULT_CAMERA_SIZE,
     world: SimWorld | None = None,
     progress: bool = True,
+    deployment: Deployment | None = None,
 ) -> Evaluation:
     """Success of `controller` over `episodes` seeded episodes of `scene`.
 
     `controller` is the expert when None; a Policy is driven through its contract with pictures
-    of `image_size`. Pass `world` to reuse one; otherwise one is made for the run and closed
+    of `image_size`. `deployment`: as deployed (`Deployment.for_scene(scene)`), or None for the
+    bare controller. Pass `world` to reuse one; otherwise one is made for the run and closed
     after it.
     """
     if episodes < 1:
@@ -187,10 +365,32 @@ def evaluate(
         for index in range(episodes):
             episode = episode_seed(seed, index)
             instruction = sample_instruction(world, episode, split)
-            results.append(run_episode(world, controller, episode, instruction))
+            results.append(run_episode(world, controller, episode, instruction, deployment))
             successes = sum(r.success for r in results)
             meter.update(index + 1, f"success {successes}/{len(results)}")
     finally:
         if own_world:
             world.close()
-    return Evaluation(scene, split, tuple(results))
+    timings = tuple(getattr(controller, "inference_seconds", ()))
+    return Evaluation(scene, split, tuple(results), deployment, timings)
+
+
+def _rate(episodes: Sequence[EpisodeResult]) -> float:
+    return sum(e.success for e in episodes) / len(episodes) if episodes else 0.0
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def _percentile_ms(seconds: Sequence[float], q: float) -> float | None:
+    return float(np.percentile(seconds, q) * 1000) if seconds else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _format(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -1,4 +1,4 @@
-"""SimWorld: one MuJoCo world (any scene) with its camera, its task and its scripted expert.
+"""SimWorld: one MuJoCo world (any scene) with its camera and its task.
 
 The world is what the sim node, data collection and closed-loop evaluation share. Commands are
 in physical units in the scene's `action_names` order (linear_x and angular_z for the mobile base,
@@ -21,7 +21,6 @@ from typing import NamedTuple
 import mujoco
 import numpy as np
 
-from vla_ros.sim import experts
 from vla_ros.sim.scenes import Drive, SceneSpec, scene_spec
 from vla_ros.sim.tasks import (
     SceneObject,
@@ -289,17 +288,18 @@ class SimWorld:
         task = self.tracker.task
         if task is None or task.target is None:
             return None
-        target = self.target_point(task.target)
+        return self.distance_to(task.target)
+
+    def distance_to(self, obj: SceneObject) -> float:
+        """Metres from the robot to `obj`, measured as a task measures it (any object, named or
+        not: how far the robot is from each object shows which one it is heading for)."""
+        target = self.target_point(obj)
         if self.spec.task_kind is TaskKind.GO_TO:
             return float(np.linalg.norm((self.site_position("base_centre") - target)[:2]))
         return min(
             float(np.linalg.norm(self.site_position(effector.site) - target))
             for effector in self.spec.effectors
         )
-
-    def expert_action(self) -> np.ndarray:
-        """The scripted expert's command for the current task (zero when there is nothing to do)."""
-        return experts.expert_action(self)
 
     # --- lifetime ------------------------------------------------------------------------------
 

@@ -1,0 +1,87 @@
+"""Recipes: how each shipped checkpoint is made, by one command (`vla-ros train --recipe NAME`).
+
+A recipe collects expert demonstrations (every placement shown with several of its objects
+named, so only the command tells those episodes apart), clones them, then runs rounds of DAgger
+(`vla_ros.learn.dagger`): the latest policy drives as deployed, the expert labels what it visits,
+and the policy is trained again on everything so far. Each round's checkpoint is kept under the
+dataset folder (`checkpoints/round<N>`), so what each round adds can be measured.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from vla_ros.learn.collect import collect
+from vla_ros.learn.dagger import relabel
+from vla_ros.learn.dataset import META_FILE
+from vla_ros.learn.train import train
+
+# Learner rollouts draw their placements from these seeds (round r uses DAGGER_SEED + r): apart
+# from collection (0, the default) and evaluation (1, the default).
+DAGGER_SEED = 1000
+
+
+@dataclass(frozen=True)
+class Recipe:
+    scene: str
+    episodes: int  # expert demonstrations
+    targets_per_placement: int  # objects named per placement
+    epochs: int  # per training run
+    dagger_rounds: int
+    dagger_episodes: int  # learner episodes per round
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # ModelConfig dotted keys
+
+
+RECIPES: dict[str, Recipe] = {
+    "arm": Recipe("arm", 1000, 4, 12, 2, 400),
+    "humanoid": Recipe("humanoid", 1000, 4, 12, 2, 400),
+}
+
+
+def run_recipe(
+    name: str, out_dir: str | Path, data_dir: str | Path, seed: int = 0, log: TextIO = sys.stderr
+) -> Path:
+    """Make the checkpoint `name` describes in `out_dir`, with its data in `data_dir`."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
+    from vla_ros.model import load_policy
+
+    recipe = RECIPES[name]
+    data = Path(data_dir)
+    started = time.monotonic()
+    if (data / META_FILE).is_file():
+        raise ValueError(f"{data} already holds a dataset: a recipe starts from none")
+    log.write(f"recipe {name}: {recipe}\n")
+    summary = collect(
+        recipe.scene,
+        data,
+        recipe.episodes,
+        seed=seed,
+        targets_per_placement=recipe.targets_per_placement,
+    )
+    log.write(f"demonstrations: {summary}\n")
+    rounds = data / "checkpoints"
+    checkpoint = train(data, rounds / "round0", recipe.overrides, recipe.epochs, seed, log=log)
+    for round_index in range(1, recipe.dagger_rounds + 1):
+        summary = relabel(
+            recipe.scene,
+            data,
+            load_policy(str(checkpoint)),
+            recipe.dagger_episodes,
+            seed=DAGGER_SEED + round_index,
+            targets_per_placement=recipe.targets_per_placement,
+        )
+        log.write(f"DAgger round {round_index}: {summary}\n")
+        checkpoint = train(
+            data, rounds / f"round{round_index}", recipe.overrides, recipe.epochs, seed, log=log
+        )
+    out = Path(out_dir)
+    shutil.copytree(checkpoint, out, dirs_exist_ok=True)
+    log.write(f"recipe {name}: {out} in {time.monotonic() - started:.0f} s\n")
+    return out
