@@ -48,6 +48,7 @@ from vla_ros.ros.messages import cdr_string_bytes, rgb_image, seconds, to_stamp
 from vla_ros.ros.params import ParameterSet
 from vla_ros.ros.runner import run_node
 from vla_ros.sim.driver import CommandDriver
+from vla_ros.sim.experts import expert_action
 from vla_ros.sim.scenes import SCENES, Drive
 from vla_ros.sim.tasks import TaskState, TaskStatus
 from vla_ros.sim.world import MAX_CAMERA_SIDE, SimWorld
@@ -278,7 +279,7 @@ class SimNode(Node):
         assert self.expert_publisher is not None
         if self.world.tracker.task is None:
             return
-        action = self.world.expert_action()
+        action = expert_action(self.world)
         noise = self.params["expert_noise"]
         if noise > 0 and self.world.task_status().state is TaskState.RUNNING:
             limits = np.asarray(self.world.spec.action_limits)
