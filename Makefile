@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup demo test test-ros-compat bench speech-corpus lint clean
+.PHONY: setup demo test test-ros-compat bench speech-corpus speech-dev-corpus lint clean
 
 setup: $(STAMP)
 
@@ -52,6 +52,13 @@ bench: setup
 # The spoken-command corpus of `vla-ros bench --speech` (needs espeak-ng and sox; 75 MB).
 speech-corpus: setup
 	$(BIN)/python -m vla_ros.bench.speech_corpus --out data/speech_corpus
+
+# Corpora to tune on (other voice/speed pairings and noise; 4 x 75 MB), so that the one above
+# stays for measuring: `vla-ros bench --speech --corpus data/speech_dev/seed1` and so on.
+speech-dev-corpus: setup
+	for seed in 1 2 3 4; do \
+		$(BIN)/python -m vla_ros.bench.speech_corpus --seed $$seed --out data/speech_dev/seed$$seed \
+		|| exit 1; done
 
 lint: setup
 	$(BIN)/ruff check .

@@ -20,6 +20,9 @@ def test_the_shipped_checkpoints_give_their_own_verbs_colours_and_objects():
     assert set(mobile.verbs) == {"go to", "drive to", "move to", "head towards", "find"}
     assert set(mobile.colours) == {"red", "green", "blue", "yellow"}
     assert set(mobile.objects) == {"cube", "box", "ball", "cylinder", "capsule"}
+    assert set(mobile.targets) == {
+        "red cube", "red box", "green ball", "blue cylinder", "yellow capsule"
+    }  # fmt: skip
     arm = checkpoint_vocabulary("arm")
     assert "reach for" in arm.verbs and "put your hand on" in arm.verbs
     assert "go to" not in arm.verbs
@@ -29,7 +32,8 @@ def test_a_checkpoint_folder_is_read_without_its_weights(tmp_path):
     instructions = ["fetch the pink mug", "wave hello"]
     (tmp_path / "config.json").write_text(json.dumps({"training_instructions": instructions}))
     vocabulary = checkpoint_vocabulary(str(tmp_path))
-    assert vocabulary.verbs == ("fetch",) and vocabulary.objects == ("mug",)
+    assert vocabulary.verbs == ("fetch",) and vocabulary.targets == ("pink mug",)
+    assert vocabulary.colours == ("pink",) and vocabulary.objects == ("mug",)
     assert vocabulary.sentences == ("wave hello",)
     assert is_command("wave hello", vocabulary) and is_command("fetch the pink mug", vocabulary)
 
@@ -46,10 +50,24 @@ def test_a_checkpoint_without_instructions_gives_no_grammar(tmp_path, instructio
 
 def test_the_grammar_holds_commands_and_stop_words():
     text = jsgf(checkpoint_vocabulary(""))
-    assert "<verb> the <colour> <object>" in text
+    assert "<verb> the <target>" in text
     assert "(stop | halt | freeze)" in text
     assert "[the" not in text
-    assert "<verb> [the [<colour> [<object>]]]" in jsgf(checkpoint_vocabulary(""), prefixes=True)
+    assert "<verb> [the [<target> | <colour>]]" in jsgf(checkpoint_vocabulary(""), prefixes=True)
+
+
+def test_only_the_taught_colour_object_pairs_are_targets():
+    # Taught "red box" and "green ball", never "red ball": a grammar with every colour and every
+    # object let a spoken "red box" be heard as "red ball".
+    vocabulary = Vocabulary.from_instructions(["go to the red box", "find the green ball"])
+    text = jsgf(vocabulary)
+    assert "<target> = (red box | green ball);" in text
+    assert "red ball" not in text and "<colour>" not in text
+    assert is_command("find the red box", vocabulary)  # every verb with every target
+    assert not is_command("go to the red ball", vocabulary)
+    assert target_words("go to the red ball", vocabulary) == set()
+    with pytest.raises(GrammarError, match="colour and an object"):
+        Vocabulary(("go to",), ("box",))
 
 
 def test_only_whole_commands_are_commands_and_their_targets_are_colour_and_object():
@@ -61,7 +79,7 @@ def test_only_whole_commands_are_commands_and_their_targets_are_colour_and_objec
 
 
 def test_words_the_recogniser_cannot_say_are_left_out():
-    vocabulary = Vocabulary(("go to", "zoomify"), ("red",), ("cube",))
+    vocabulary = Vocabulary(("go to", "zoomify"), ("red cube",))
     kept, dropped = vocabulary.without(lambda word: word == "zoomify")
     assert kept.verbs == ("go to",) and dropped == ["zoomify"]
     with pytest.raises(GrammarError, match="lacks the words"):

@@ -89,3 +89,14 @@ def test_free_text_decodes_the_last_utterance_again_with_the_language_model():
     free = recogniser.free_text()
     assert free is not None and free.text and 0 <= free.confidence <= 1
     assert CommandRecognizer(grammar).free_text() is None
+
+
+def test_the_aligner_finds_the_words_of_fast_speech_its_default_beams_lose():
+    from vla_ros.speech.recognizer import align
+
+    words = align(read_wav(DATA / "halt_right_now_fast_clean.wav"), "halt right now")
+    assert [w.text for w in words] == ["halt", "right", "now"]
+    ends = [w.end for w in words]
+    assert ends == sorted(ends) and 0.3 < ends[0] < ends[-1] <= 1.56
+    with pytest.raises(ValueError, match="could not align 'stop now'"):
+        align(np.zeros(8000, np.int16), "stop now")

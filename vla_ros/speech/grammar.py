@@ -1,10 +1,13 @@
 """The command grammar, built from the instructions a checkpoint was trained on.
 
-A policy understands the verbs, colours and objects of its training instructions, so the
-recogniser listens for exactly those: "<verb phrase> the <colour> <object>" in every
-combination, plus the stop words alone or in a short sentence. A grammar makes the recogniser
-pick the nearest sentence, which is why the stop words are in it (without them a lone "stop"
-was decoded as "go") and why its confidence is checked before a command is believed.
+A policy understands the verbs and the targets (colour and object) of its training
+instructions, so the recogniser listens for exactly those: "<verb phrase> the <target>" with
+every verb and every taught target, plus the stop words alone or in a short sentence. Only the
+taught colour-object pairs are targets: a policy taught "red box" and "green ball" was never
+taught "red ball", and a grammar holding it too let "red box" be heard as "red ball". A grammar
+makes the recogniser pick the nearest sentence, which is why the stop words are in it (without
+them a lone "stop" was decoded as "go") and why its confidence is checked before a command is
+believed.
 """
 
 from __future__ import annotations
@@ -32,33 +35,43 @@ class GrammarError(ValueError):
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """What a policy was taught: verb phrases, colours and objects, and whole sentences that
-    do not split into those."""
+    """What a policy was taught: verb phrases, targets ("<colour> <object>", as taught: not
+    every colour with every object), and whole sentences that do not split into those. Every
+    verb goes with every target."""
 
     verbs: tuple[str, ...]
-    colours: tuple[str, ...]
-    objects: tuple[str, ...]
+    targets: tuple[str, ...]
     sentences: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for target in self.targets:
+            if len(target.split()) != 2:
+                raise GrammarError(f"a target is a colour and an object, not {target!r}")
+
+    @property
+    def colours(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.split()[0] for t in self.targets))
+
+    @property
+    def objects(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.split()[1] for t in self.targets))
 
     @classmethod
     def from_instructions(cls, instructions: Iterable[str]) -> Vocabulary:
         verbs: dict[str, None] = {}
-        colours: dict[str, None] = {}
-        objects: dict[str, None] = {}
+        targets: dict[str, None] = {}
         sentences: dict[str, None] = {}
         for instruction in instructions:
             text = " ".join(re.findall(r"[a-z']+", instruction.lower()))
             match = _SPLIT.match(text)
-            words = match["object"].split() if match else []
-            if match and len(words) == 2:
+            if match and len(match["object"].split()) == 2:
                 verbs[match["verb"]] = None
-                colours[words[0]] = None
-                objects[words[1]] = None
+                targets[match["object"]] = None
             elif text:
                 sentences[text] = None
         if not (verbs or sentences):
             raise GrammarError("the checkpoint lists no training instructions to listen for")
-        return cls(tuple(verbs), tuple(colours), tuple(objects), tuple(sentences))
+        return cls(tuple(verbs), tuple(targets), tuple(sentences))
 
     def without(self, unknown: Callable[[str], bool]) -> tuple[Vocabulary, list[str]]:
         """This vocabulary without phrases holding a word `unknown` says the recogniser cannot
@@ -67,20 +80,18 @@ class Vocabulary:
         def keep(phrases: Sequence[str]) -> tuple[str, ...]:
             return tuple(p for p in phrases if not any(unknown(w) for w in p.split()))
 
-        kept = Vocabulary(
-            keep(self.verbs), keep(self.colours), keep(self.objects), keep(self.sentences)
-        )
+        kept = Vocabulary(keep(self.verbs), keep(self.targets), keep(self.sentences))
         dropped = [
             p
-            for p in (*self.verbs, *self.colours, *self.objects, *self.sentences)
+            for p in (*self.verbs, *self.targets, *self.sentences)
             if any(unknown(w) for w in p.split())
         ]
-        if not ((kept.verbs and kept.colours and kept.objects) or kept.sentences):
+        if not ((kept.verbs and kept.targets) or kept.sentences):
             raise GrammarError(f"the recogniser's dictionary lacks the words of {dropped}")
         return kept, dropped
 
     def words(self) -> set[str]:
-        phrases = (*self.verbs, *self.colours, *self.objects, *self.sentences)
+        phrases = (*self.verbs, *self.targets, *self.sentences)
         return {w for p in (*phrases, *STOP_BEFORE, *STOP_AFTER, *STOP_WORDS) for w in p.split()}
 
 
@@ -91,20 +102,20 @@ def _alternatives(phrases: Iterable[str]) -> str:
 def jsgf(vocabulary: Vocabulary, prefixes: bool = False) -> str:
     """The JSGF grammar: any taught command, or a stop word with a few words around it.
 
-    With `prefixes`, the start of a command is a sentence too ("go to the"): a recogniser
-    listening to a command still being spoken then hears its start, not the nearest stop word.
+    With `prefixes`, the start of a command is a sentence too ("go to the", "go to the red"): a
+    recogniser listening to a command still being spoken then hears its start, not the nearest
+    stop word.
     """
     rules = []
     commands = []
-    if vocabulary.verbs and vocabulary.colours and vocabulary.objects:
-        commands.append(
-            "<verb> [the [<colour> [<object>]]]" if prefixes else "<verb> the <colour> <object>"
-        )
+    if vocabulary.verbs and vocabulary.targets:
+        commands.append("<verb> [the [<target> | <colour>]]" if prefixes else "<verb> the <target>")
         rules += [
             f"<verb> = {_alternatives(vocabulary.verbs)};",
-            f"<colour> = {_alternatives(vocabulary.colours)};",
-            f"<object> = {_alternatives(vocabulary.objects)};",
+            f"<target> = {_alternatives(vocabulary.targets)};",
         ]
+        if prefixes:
+            rules.append(f"<colour> = {_alternatives(vocabulary.colours)};")
     commands += vocabulary.sentences
     stop = f"[{_alternatives(STOP_BEFORE)}] <stopword>+ [{_alternatives(STOP_AFTER)}]"
     return "\n".join(
@@ -123,7 +134,10 @@ def jsgf(vocabulary: Vocabulary, prefixes: bool = False) -> str:
 
 def target_words(text: str, vocabulary: Vocabulary) -> set[str]:
     """The words of a command that say which object is meant (its colour and object)."""
-    return {w for w in text.split() if w in vocabulary.colours or w in vocabulary.objects}
+    match = _SPLIT.match(text)
+    return (
+        set(match["object"].split()) if match and match["object"] in vocabulary.targets else set()
+    )
 
 
 def is_command(text: str, vocabulary: Vocabulary) -> bool:
@@ -131,14 +145,8 @@ def is_command(text: str, vocabulary: Vocabulary) -> bool:
     if text in vocabulary.sentences:
         return True
     match = _SPLIT.match(text)
-    if not match:
-        return False
-    words = match["object"].split()
     return (
-        match["verb"] in vocabulary.verbs
-        and len(words) == 2
-        and words[0] in vocabulary.colours
-        and words[1] in vocabulary.objects
+        bool(match) and match["verb"] in vocabulary.verbs and match["object"] in vocabulary.targets
     )
 
 

@@ -40,7 +40,7 @@ def add_lot_vowel_variants(decoder: Any, words: Iterable[str]) -> list[str]:
     3 with it). Returns the words that got a variant.
     """
     added = []
-    for word in sorted(words):
+    for word in sorted(set(words)):
         phones = decoder.lookup_word(word)
         if phones and "AA" in phones.split():
             variant = " ".join("AO" if p == "AA" else p for p in phones.split())
@@ -77,7 +77,7 @@ def _words(decoder: Any) -> tuple[Word, ...]:
             float(seg.prob),
         )
         for seg in decoder.seg() or ()
-        if not seg.word.startswith(("<", "["))  # silence, fillers, sentence marks
+        if not seg.word.startswith(("<", "[", "("))  # silence, fillers, sentence marks, (NULL)
     )
 
 
@@ -218,13 +218,25 @@ def _decode(decoder: Any, samples: np.ndarray) -> Hypothesis:
     return _hypothesis(decoder)
 
 
+# Beams wide enough that the aligner's one path is not pruned away (fast speech, 205 words per
+# minute, lost "halt right now" and "stop stop stop" with the default beams).
+WIDE_BEAMS = {"beam": 1e-80, "wbeam": 1e-60, "pbeam": 1e-80}
+
+
 def align(samples: np.ndarray, text: str) -> tuple[Word, ...]:
-    """Where each word of `text` lies in `samples` (a forced alignment: the text is known)."""
+    """Where each word of `text` lies in `samples` (a forced alignment: the text is known).
+
+    The default beams first, then wide ones where those lost the path.
+    """
     words = text.lower().split()
-    recogniser = CommandRecognizer(
-        f"#JSGF V1.0;\ngrammar align;\npublic <s> = {' '.join(words)};\n", confidence=False
-    )
-    hyp = recogniser.decode(samples)
-    if hyp.text.split() != words:
-        raise ValueError(f"could not align {text!r} (heard {hyp.text!r})")
-    return hyp.words
+    grammar = f"#JSGF V1.0;\ngrammar align;\npublic <s> = {' '.join(words)};\n"
+    heard = ""
+    for beams in ({}, WIDE_BEAMS):
+        decoder = _decoder(lm=None, bestpath=False, **beams)
+        decoder.add_jsgf_string("align", grammar)
+        decoder.activate_search("align")
+        hyp = _decode(decoder, samples)
+        if hyp.text.split() == words:
+            return hyp.words
+        heard = hyp.text
+    raise ValueError(f"could not align {text!r} (heard {heard!r})")
