@@ -35,13 +35,16 @@ def expert(offset: float) -> np.ndarray:
     return np.array([0.4 * (1.0 - abs(offset)), -1.2 * offset], np.float32)
 
 
-def make_episode(rng, size: tuple[int, int], steps: int) -> Episode:
-    target = str(rng.choice(list(COLOURS)))
-    squares = {c: (float(rng.uniform(0.1, 0.9)), float(rng.uniform(0.3, 0.7))) for c in COLOURS}
-    images, actions = [], []
+def make_episode(
+    rng, size: tuple[int, int], steps: int, colours: tuple[str, ...] = tuple(COLOURS)
+) -> Episode:
+    target = str(rng.choice(colours))
+    squares = {c: (float(rng.uniform(0.1, 0.9)), float(rng.uniform(0.3, 0.7))) for c in colours}
+    images, actions, target_pixels = [], [], []
     for _ in range(steps):
         offset = 2.0 * squares[target][0] - 1.0
         images.append(draw(size, squares, rng))
+        target_pixels.append((offset, 2.0 * squares[target][1] - 1.0))
         actions.append(expert(offset) + rng.normal(0, 0.002, 2).astype(np.float32))
         # turning toward the target slides the scene the other way; the world drifts too, so
         # targets stay spread over the picture
@@ -57,14 +60,21 @@ def make_episode(rng, size: tuple[int, int], steps: int) -> Episode:
         joint_velocities=velocities.astype(np.float32),
         actions=actions,
         success=True,
+        target_pixels=np.array(target_pixels, np.float32),
     )
 
 
 def write_dataset(
-    root: str | Path, episodes: int = 10, steps: int = 20, size=(64, 64), seed: int = 0
+    root: str | Path,
+    episodes: int = 10,
+    steps: int = 20,
+    size=(64, 64),
+    seed: int = 0,
+    colours: tuple[str, ...] = tuple(COLOURS),
 ) -> Path:
+    """`colours`: the squares in every picture (one of them named)."""
     rng = np.random.default_rng(seed)
     writer = DatasetWriter(root, DatasetMeta("synthetic", JOINTS, ACTIONS, size, 0.1))
     for _ in range(episodes):
-        writer.write(make_episode(rng, size, steps))
+        writer.write(make_episode(rng, size, steps, colours))
     return Path(root)

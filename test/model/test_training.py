@@ -8,15 +8,16 @@ import re
 import numpy as np
 import pytest
 import torch
-from synthetic_data import write_dataset
+from synthetic_data import ACTIONS, JOINTS, draw, write_dataset
 
 from vla_ros.cli.main import main
 from vla_ros.learn.calibration import calibrate_policy, fit_error_model, recalibrate
 from vla_ros.learn.dataset import iter_episodes
 from vla_ros.learn.replay import replay
-from vla_ros.learn.train import train
+from vla_ros.learn.train import _Batcher, _grounding_error, train
 from vla_ros.learn.uncertainty_report import uncertainty_report
 from vla_ros.model import load_policy
+from vla_ros.model.config import ModelConfig
 from vla_ros.model.policy import Observation
 from vla_ros.model.uncertainty import spearman
 
@@ -179,3 +180,52 @@ def test_too_small_a_dataset_is_refused(tmp_path):
     write_dataset(tmp_path, episodes=1, steps=4, size=(32, 32))
     with pytest.raises(ValueError, match="at least 2"):
         train(tmp_path, tmp_path / "out")
+
+
+def test_the_grounding_head_learns_where_the_named_square_is(tiny_bert, tmp_path):
+    """One square per picture: the head has to find it. (Whether a head also reads the command
+    among several objects is measured on the simulator: `vla-ros eval --diagnose`, and the
+    shipped arm's command-swap test.)"""
+    out = train(
+        write_dataset(tmp_path / "data", episodes=12, steps=16, size=(32, 32), colours=("red",)),
+        tmp_path / "checkpoint",
+        {**TINY, "text.pretrained": tiny_bert, "grounding.weight": 1.0, "vision.stem_patch": 2},
+        epochs=20,
+        batch_size=16,
+        learning_rate=3e-3,
+        heldout_fraction=0.25,
+        log=io.StringIO(),
+    )
+    policy = load_policy(out)
+    rng = np.random.default_rng(5)
+    left, right = (draw((32, 32), {"red": (x, 0.5)}, rng) for x in (0.2, 0.8))
+    prediction, _ = policy.predict(
+        np.stack([left, right]),
+        ["go to the red cube"] * 2,
+        np.zeros((2, 2), np.float32),
+        np.zeros((2, 2), np.float32),
+    )
+    left_x, right_x = prediction.target_pixel[:, 0]
+    assert left_x < -0.2 and right_x > 0.2, prediction.target_pixel  # squares at x = -0.6, 0.6
+
+
+def test_shifting_a_picture_moves_its_grounding_label_with_it():
+    config = ModelConfig(ACTIONS, JOINTS, image_size=(32, 48))
+    batcher = _Batcher(config, None, None)
+    images = torch.zeros(64, 3, 32, 48)
+    row, col = 10, 30
+    images[:, :, row, col] = 1.0
+    shifted, moved = batcher._augment(images, np.random.default_rng(0))
+    assert moved.abs().sum() > 0, "some pictures moved"
+    for picture, (dx, dy) in zip(shifted, moved, strict=True):
+        bright = (picture[0] == picture[0].max()).nonzero()
+        assert len(bright) == 1, "a shift repeats edges but keeps the one bright pixel"
+        # a label (x, y) in [-1, 1] moves by 2 / width per pixel
+        assert bright[0, 1] - col == pytest.approx(float(dx) * 48 / 2)
+        assert bright[0, 0] - row == pytest.approx(float(dy) * 32 / 2)
+
+
+def test_frames_without_a_known_target_position_add_no_grounding_loss():
+    predicted = torch.tensor([[0.5, 0.5], [0.5, 0.5]])
+    actual = torch.tensor([[float("nan"), float("nan")], [0.0, 0.5]])
+    assert _grounding_error(predicted, actual).tolist() == [0.0, 0.25]

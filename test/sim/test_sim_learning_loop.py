@@ -181,3 +181,39 @@ def test_balanced_targets_show_each_placement_with_different_objects_named(
     named = [make_task(e.instruction, objects).target for e in (first, second)]
     assert None not in named and named[0] != named[1]
     assert not np.array_equal(first.images[0], third.images[0])  # the next placement
+
+
+RGB = {"red": 0, "green": 1, "blue": 2}
+
+
+@pytest.mark.parametrize("scene", ["arm", "humanoid"])
+def test_demonstrations_record_where_the_named_object_is_in_the_picture(tmp_path, worlds, scene):
+    """The grounding head's label: at the recorded picture position, the picture shows the
+    named object's colour (and moving the picture moves the label with it, see test_training)."""
+    collect(
+        scene,
+        tmp_path,
+        episodes=6,
+        seed=11,
+        image_size=(120, 160),
+        camera_size=(240, 320),
+        targets_per_placement=3,
+        progress=False,
+    )
+    objects = worlds(scene).objects
+    checked = 0
+    for episode in iter_episodes(tmp_path):
+        colour = make_task(episode.instruction, objects).target.colour
+        assert episode.target_pixels.shape == (len(episode), 2)
+        x, y = episode.target_pixels[0]
+        assert -1 <= x <= 1 and -1 <= y <= 1, "the named object starts in view"
+        if colour not in RGB:
+            continue
+        row, col = round((y + 1) / 2 * 119), round((x + 1) / 2 * 159)
+        patch = episode.images[0, row - 2 : row + 3, col - 2 : col + 3].reshape(-1, 3).astype(int)
+        channel = patch[:, RGB[colour]]
+        others = np.delete(patch, RGB[colour], axis=1).max(1)
+        # a pixel of the object's own colour within 2 pixels (the table is beige: R - G is 34)
+        assert (channel - others > 60).any(), (episode.instruction, patch)
+        checked += 1
+    assert checked >= 3

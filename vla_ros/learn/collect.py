@@ -20,6 +20,7 @@ command tells their actions apart, so a policy cannot fit them without reading i
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,7 +129,7 @@ def _demonstrate(
     # Each target of a placement gets its own noise; the first keeps the stream it always had.
     noise = np.random.default_rng([seed, 2, shift] if shift else [seed, 2])
     noise_scale = action_noise * np.asarray(world.spec.action_limits)
-    images, positions, velocities, actions = [], [], [], []
+    images, positions, velocities, actions, targets = [], [], [], [], []
     held = 0
     while status.state is TaskState.RUNNING or (
         status.state is TaskState.SUCCEEDED and held < hold_steps
@@ -137,6 +138,7 @@ def _demonstrate(
         images.append(resize_rgb(world.render(), image_size))
         positions.append(joints.positions)
         velocities.append(joints.velocities)
+        targets.append(target_in_picture(world))
         label = expert_action(world)
         actions.append(label)
         running = status.state is TaskState.RUNNING
@@ -151,4 +153,20 @@ def _demonstrate(
         joint_velocities=np.array(velocities, dtype=np.float32),
         actions=np.array(actions, dtype=np.float32),
         success=status.state is TaskState.SUCCEEDED,
+        target_pixels=np.array(targets, dtype=np.float32),
     )
+
+
+def target_in_picture(world: SimWorld) -> tuple[float, float]:
+    """Where the task's target is in the camera picture: (x, y) in [-1, 1] from the top-left
+    corner (the same after any resize), or NaN where it is out of view or there is no target."""
+    task = world.tracker.task
+    pixel = (
+        None
+        if task is None or task.target is None
+        else world.camera_pixel(world.target_point(task.target))
+    )
+    height, width = world.camera_size
+    if pixel is None or not (0 <= pixel[0] <= height and 0 <= pixel[1] <= width):
+        return (math.nan, math.nan)
+    return (2.0 * pixel[1] / width - 1.0, 2.0 * pixel[0] / height - 1.0)

@@ -17,7 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from vla_ros.learn.collect import DEFAULT_IMAGE_SIZE, CollectionSummary, dataset_meta
+from vla_ros.learn.collect import (
+    DEFAULT_IMAGE_SIZE,
+    CollectionSummary,
+    dataset_meta,
+    target_in_picture,
+)
 from vla_ros.learn.dataset import DatasetWriter, Episode
 from vla_ros.learn.episodes import episode_seed, sample_instruction
 from vla_ros.learn.evaluate import Deployment, PolicyController, run_episode
@@ -36,7 +41,7 @@ class _Relabeller:
 
     def __init__(self, learner: PolicyController) -> None:
         self.learner = learner
-        self.steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.steps: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple]] = []
 
     def reset(self) -> None:
         self.learner.reset()
@@ -48,7 +53,8 @@ class _Relabeller:
         command = self.learner.act(world)
         observation = self.learner.last_observation
         assert observation is not None
-        self.steps.append((observation.image, joints.positions, joints.velocities, label))
+        target = target_in_picture(world)
+        self.steps.append((observation.image, joints.positions, joints.velocities, label, target))
         return command
 
     @property
@@ -56,7 +62,7 @@ class _Relabeller:
         return self.learner.last_uncertainty
 
     def episode(self, instruction: str, success: bool) -> Episode:
-        images, positions, velocities, labels = zip(*self.steps, strict=True)
+        images, positions, velocities, labels, targets = zip(*self.steps, strict=True)
         return Episode(
             instruction=instruction,
             images=np.stack(images),
@@ -64,6 +70,7 @@ class _Relabeller:
             joint_velocities=np.array(velocities, dtype=np.float32),
             actions=np.array(labels, dtype=np.float32),
             success=success,
+            target_pixels=np.array(targets, dtype=np.float32),
         )
 
 

@@ -45,11 +45,14 @@ class Episode:
     joint_velocities: np.ndarray  # (T, J) float32
     actions: np.ndarray  # (T, A) float32, physical units
     success: bool
+    # (T, 2) float32: where the named object is in the picture, (x, y) in [-1, 1] from the
+    # top-left corner; NaN where it is out of view. None where the source does not know (bags).
+    target_pixels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         steps = len(self.images)
-        for name in ("joint_positions", "joint_velocities", "actions"):
-            if len(getattr(self, name)) != steps:
+        for name in ("joint_positions", "joint_velocities", "actions", "target_pixels"):
+            if getattr(self, name) is not None and len(getattr(self, name)) != steps:
                 raise ValueError(f"{name} has {len(getattr(self, name))} steps, images {steps}")
         if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] != 3:
             raise ValueError(f"images must be (T, H, W, 3) uint8, got {self.images.shape}")
@@ -84,6 +87,9 @@ class DatasetWriter:
                 f"the dataset {len(self.meta.action_names)}"
             )
         path = self.root / f"episode_{self._count:06d}.npz"
+        optional = {}
+        if episode.target_pixels is not None:
+            optional["target_pixels"] = episode.target_pixels.astype(np.float32)
         np.savez_compressed(
             path,
             instruction=np.array(episode.instruction),
@@ -92,6 +98,7 @@ class DatasetWriter:
             joint_velocities=episode.joint_velocities.astype(np.float32),
             actions=episode.actions.astype(np.float32),
             success=np.array(episode.success),
+            **optional,
         )
         self._count += 1
         return path
@@ -126,4 +133,5 @@ def iter_episodes(root: str | Path) -> Iterator[Episode]:
                 joint_velocities=data["joint_velocities"],
                 actions=data["actions"],
                 success=bool(data["success"]),
+                target_pixels=data.get("target_pixels"),
             )

@@ -57,6 +57,7 @@ class Frames:
     valid: torch.Tensor  # (N, K) bool
     instruction: torch.Tensor  # (N,) index into the distinct instructions
     starts: np.ndarray  # (W,) first frame of every training window
+    target_pixels: torch.Tensor  # (N, 2) where the named object is in the picture; NaN: unknown
 
 
 def train(
@@ -138,7 +139,7 @@ def train(
         for starts in np.array_split(rng.permutation(train_frames.starts), batches):
             batch = batcher(train_frames, starts, rng if augment else None)
             bootstrap = rng if len(members) > 1 else None
-            loss = sum(_member_loss(m, batch, bootstrap) for m in members)
+            loss = sum(_member_loss(m, batch, bootstrap, config.grounding.weight) for m in members)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -200,7 +201,16 @@ def _frames(config: ModelConfig, episodes: list[Episode], index: dict[str, int])
             [index[e.instruction] for e in episodes for _ in range(len(e))], dtype=torch.long
         ),
         starts=starts_array,
+        target_pixels=torch.from_numpy(
+            np.concatenate([_target_pixels(e) for e in episodes]).astype(np.float32)
+        ),
     )
+
+
+def _target_pixels(episode: Episode) -> np.ndarray:
+    if episode.target_pixels is None:
+        return np.full((len(episode), 2), np.nan, np.float32)
+    return episode.target_pixels
 
 
 @dataclass(frozen=True)
@@ -212,6 +222,7 @@ class Batch:
     proprio: torch.Tensor  # (B, L, F)
     targets: torch.Tensor  # (B, L, K, A)
     valid: torch.Tensor  # (B, L, K)
+    target_pixels: torch.Tensor  # (B, L, 2), NaN where unknown
 
 
 class _Batcher:
@@ -236,8 +247,10 @@ class _Batcher:
         if pictures.shape[1:3] != tuple(self.config.image_size):
             pictures = np.stack([self.resize(p) for p in pictures])
         images = self.normalize(pictures)
+        target_pixels = frames.target_pixels[flat]
         if rng is not None:
-            images = self._augment(images, rng)
+            images, moved = self._augment(images, rng)
+            target_pixels = target_pixels + moved
         if self.backbone is not None:
             with torch.set_grad_enabled(self.config.vision.finetune and torch.is_grad_enabled()):
                 images = self.backbone(images)
@@ -248,10 +261,17 @@ class _Batcher:
             proprio=frames.proprio[flat].view(batch, self.length, -1),
             targets=frames.targets[flat].view(batch, self.length, *frames.targets.shape[1:]),
             valid=frames.valid[flat].view(batch, self.length, -1),
+            target_pixels=target_pixels.view(batch, self.length, 2),
         )
 
-    def _augment(self, images: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        """Shift by up to 2 pixels (edges repeated) and scale brightness by 0.8-1.2."""
+    def _augment(
+        self, images: torch.Tensor, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shift by up to 2 pixels (edges repeated) and scale brightness by 0.8-1.2.
+
+        Returns the pictures and how far each one's content moved, (N, 2) as (x, y) in the
+        [-1, 1] picture coordinates of `Episode.target_pixels`.
+        """
         count, _, height, width = images.shape
         pad = 2
         padded = torch.nn.functional.pad(images, (pad, pad, pad, pad), mode="replicate")
@@ -267,12 +287,19 @@ class _Batcher:
         offset = torch.tensor(self.normalize.mean).view(1, 3, 1, 1) / torch.tensor(
             self.normalize.std
         ).view(1, 3, 1, 1)
-        return scale * shifted + (scale - 1.0) * offset
+        moved = torch.stack([2.0 * (pad - dx) / width, 2.0 * (pad - dy) / height], dim=-1)
+        return scale * shifted + (scale - 1.0) * offset, moved.float()
 
 
-def _member_loss(member: MemberNet, batch: Batch, rng: np.random.Generator | None) -> torch.Tensor:
+def _member_loss(
+    member: MemberNet,
+    batch: Batch,
+    rng: np.random.Generator | None,
+    grounding_weight: float = 0.0,
+) -> torch.Tensor:
     """Mean loss over the sequence; with `rng`, each sample weighted by a Poisson(1) draw (the
-    member's own bootstrap of the batch)."""
+    member's own bootstrap of the batch). With `grounding_weight`, plus that much of the
+    grounding head's squared error where the named object is in view."""
     count, length = batch.proprio.shape[:2]
     weights = (
         torch.from_numpy(rng.poisson(1.0, count)).float() if rng is not None else torch.ones(count)
@@ -292,8 +319,19 @@ def _member_loss(member: MemberNet, batch: Batch, rng: np.random.Generator | Non
         per_sample = (error * valid[..., None]).sum((1, 2)) / (
             valid.sum(1) * error.shape[-1]
         ).clamp(min=1)
+        if grounding_weight > 0:
+            per_sample = per_sample + grounding_weight * _grounding_error(
+                out["target_pixel"], batch.target_pixels[:, step]
+            )
         total = total + (per_sample * weights).sum() / weights.sum().clamp(min=1.0)
     return total / length
+
+
+def _grounding_error(predicted: torch.Tensor, actual: torch.Tensor) -> torch.Tensor:
+    """Per sample squared error of the predicted picture position; 0 where it is unknown."""
+    known = actual.isfinite().all(-1)
+    error = ((predicted - actual.nan_to_num()) ** 2).sum(-1)
+    return torch.where(known, error, torch.zeros_like(error))
 
 
 @torch.no_grad()

@@ -184,6 +184,19 @@ class ChunkConfig:
 
 
 @dataclass(frozen=True)
+class GroundingConfig:
+    """An auxiliary head that predicts where the named object is in the picture, trained
+    alongside the actions: a policy can only predict it by reading its command, which behaviour
+    cloning alone let the arm and humanoid policies skip (docs/models.md)."""
+
+    weight: float = 0.0  # of its loss beside the action loss; 0: no grounding head
+
+    def __post_init__(self) -> None:
+        if not self.weight >= 0.0:  # NaN too
+            raise ValueError(f"grounding.weight must be >= 0, got {self.weight}")
+
+
+@dataclass(frozen=True)
 class UncertaintyConfig:
     """Which uncertainty signals are used, and how they become the published number.
 
@@ -307,6 +320,7 @@ class ModelConfig:
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     chunk: ChunkConfig = field(default_factory=ChunkConfig)
     uncertainty: UncertaintyConfig = field(default_factory=UncertaintyConfig)
+    grounding: GroundingConfig = field(default_factory=GroundingConfig)
     # None: the identity (actions already in [-1, 1], proprio as is) and no calibration; read
     # them through actions / proprio_normalization / conformal, which fill these in
     action_stats: ActionStats | None = None

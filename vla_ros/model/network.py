@@ -85,6 +85,7 @@ class MemberNet(nn.Module):
         self.log_var = (
             nn.Linear(fusion.hidden, outputs) if config.uncertainty.variance_head else None
         )
+        self.grounding = nn.Linear(fusion.hidden, 2) if config.grounding.weight > 0 else None
 
     def forward(
         self,
@@ -97,7 +98,8 @@ class MemberNet(nn.Module):
         """vision: normalised pictures (CNN) or backbone tokens; state: (B * samples, hidden).
 
         Returns "action" (B * samples, K, A) in [-1, 1], "features" (B * samples, hidden) (what
-        the action head saw), and where present "log_var" (same shape as "action"), "state"
+        the action head saw), and where present "log_var" (same shape as "action"),
+        "target_pixel" (B * samples, 2) where the named object is in the picture, "state"
         (B * samples, hidden) and "attention" (B * samples, T_vision); rows are grouped by input
         (input 0's samples first).
         """
@@ -124,6 +126,8 @@ class MemberNet(nn.Module):
         out["action"] = torch.tanh(self.mean(hidden)).view(shape)
         if self.log_var is not None:
             out["log_var"] = self.log_var(hidden).clamp(*LOG_VAR_RANGE).view(shape)
+        if self.grounding is not None:
+            out["target_pixel"] = self.grounding(fused.features)
         if fused.vision_attention is not None:
             out["attention"] = fused.vision_attention
         return out

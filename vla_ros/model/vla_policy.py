@@ -41,6 +41,9 @@ class Prediction:
     penalty: np.ndarray  # (B,) its contribution to the uncertainty
     uncertainty: np.ndarray  # (B, K) what is published: bound + penalty
     attention: np.ndarray | None  # (B, T_vision), or None when the fusion has none
+    # (B, 2) where the grounding head puts the named object in the picture ((x, y) in [-1, 1]
+    # from the top-left corner), or None without one
+    target_pixel: np.ndarray | None = None
 
 
 class VLAPolicy(Policy):
@@ -181,6 +184,9 @@ class VLAPolicy(Policy):
         if attention is not None:
             attention = attention.view(members, batch, -1, attention.shape[-1]).mean((0, 2))
             attention = attention.cpu().numpy()
+        target_pixel = out.get("target_pixel")
+        if target_pixel is not None:
+            target_pixel = target_pixel.view(members, batch, -1, 2).mean((0, 2)).cpu().numpy()
         return Prediction(
             action=self.scaling.clip(self.scaling.unnormalize(normalized)),
             normalized=normalized.astype(np.float32),
@@ -193,6 +199,7 @@ class VLAPolicy(Policy):
             penalty=penalty,
             uncertainty=bound + penalty[:, None],
             attention=attention,
+            target_pixel=target_pixel,
         )
 
     def _enqueue(self, prediction: Prediction) -> None:
