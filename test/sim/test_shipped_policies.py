@@ -5,7 +5,6 @@ import itertools
 
 import mujoco
 import numpy as np
-import pytest
 
 from vla_ros.learn.evaluate import PolicyController
 from vla_ros.model import load_policy
@@ -32,11 +31,6 @@ def heading(world, velocity, obj):
     return float(velocity @ way / (np.linalg.norm(velocity) * np.linalg.norm(way) + 1e-12))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: the shipped arm checkpoint barely reads its command (docs/models.md, "
-    "'Does the policy listen?'); this passes once a checkpoint that does is shipped",
-)
 def test_swapping_the_command_turns_the_shipped_arm_toward_the_newly_named_object():
     policy = load_policy("arm")
     with SimWorld("arm", seed=SEED) as world:
