@@ -339,6 +339,32 @@ def test_cmd_vel_stamped_changed_at_run_time_never_kills_the_node(ros):
     assert is_zero(cmd.last), output
 
 
+def test_an_output_that_cannot_be_opened_leaves_the_old_one_stopping_and_the_node_alive(
+    ros, safety
+):
+    """One process cannot carry a topic under two types (a component container; here the test
+    graph, whose probe listens to /cmd_vel as Twist): the switch to TwistStamped fails. The old
+    output comes back and keeps saying stop, whatever the proposals say, until the setting is
+    undone and the robot resumed; the node answers throughout."""
+    cmd, _ = safety
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    FusionStandIn(ros, velocities=(0.3, 0.0))
+    assert cmd.wait_for(moving) is not None
+    trigger = time.monotonic()
+    assert all(r.successful for r in ros.set_parameters("safety_node", {"cmd_vel_stamped": True}))
+    assert stopped_after(cmd, trigger)
+    assert diagnostics.wait_for(
+        lambda a: any("could not switch the output" in s.message for s in a.status), after=trigger
+    )
+    later = time.monotonic()  # another change retries the switch, and stays stopped
+    assert all(r.successful for r in ros.set_parameters("safety_node", {"max_linear_speed": 0.4}))
+    assert stopped_after(cmd, later)
+    assert all(r.successful for r in ros.set_parameters("safety_node", {"cmd_vel_stamped": False}))
+    assert ros.call(Trigger, "/vla/resume", Trigger.Request()).success
+    back = time.monotonic()
+    assert cmd.wait_for(moving, after=back) is not None
+
+
 class SimClock:
     """The probe plays a simulator: publishes /clock, 10 ms of ROS time per 10 ms."""
 

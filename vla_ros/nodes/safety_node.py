@@ -145,7 +145,11 @@ class SafetyNode(Node):
         self.trajectory_target = TrajectoryTarget()
         self.output: Publisher | None = None
         self.output_key: tuple[OutputMode, bool] | None = None
-        self._open_output()
+        problem = self._open_output(
+            self.governor.config.output_mode, bool(self.params["cmd_vel_stamped"])
+        )
+        if problem is not None:
+            raise RuntimeError(problem)
         self.scale_publisher = self.create_publisher(Float32, "vla/speed_scale", qos.COMMANDS)
         self.create_subscription(JointState, "vla/proposal", self.on_proposal, qos.LATEST)
         self.create_subscription(String, "vla/instruction", self.on_instruction, qos.LATCHED)
@@ -215,17 +219,23 @@ class SafetyNode(Node):
     def on_params(self, values: Mapping[str, Any], changed: set[str]) -> None:
         """Apply an accepted change (after the set succeeded; see ParameterSet)."""
         config = _config(values)
-        reopen = "output_mode" in changed or "cmd_vel_stamped" in changed
+        # also after a switch that failed: any later change tries again, and stays stopped
+        reopen = (config.output_mode, bool(values["cmd_vel_stamped"])) != self.output_key
         if reopen:
             # The last word on the old output, in its own type, is a stop.
             self.publish(self.governor.stop(self.now(), Level.WARN, "output reconfigured"))
+            problem = self._open_output(config.output_mode, bool(values["cmd_vel_stamped"]))
+            if problem is not None:
+                # Nothing of this change is applied, and the robot stays stopped until told.
+                self.get_logger().error(f"stopped: {problem}")
+                self.apply(self.governor.request_stop(problem, self.now()))
+                return
         if config.joint_names != self.governor.config.joint_names:
             self.joints = JointStateAssembler(config.joint_names)
             self.measured_positions = None
             self.trajectory_target.forget()
         self.governor.reconfigure(config)
         if reopen:
-            self._open_output()
             self.apply(self.governor.stop(self.now(), Level.WARN, "output reconfigured"))
         if "watchdog_rate_hz" in changed:
             self.destroy_timer(self.watchdog)
@@ -299,27 +309,53 @@ class SafetyNode(Node):
         )
         return JointTrajectory(joint_names=list(self.governor.config.joint_names), points=[point])
 
-    def _open_output(self) -> None:
-        mode = self.governor.config.output_mode
-        key = (mode, bool(self.params["cmd_vel_stamped"]))
+    def _open_output(self, mode: OutputMode, stamped: bool) -> str | None:
+        """Publish on the output `mode` names from now on; None, or why it could not be opened
+        (the old output is then back in place)."""
+        key = (mode, stamped)
         if key == self.output_key:
-            return
+            return None
+        old_key = self.output_key
         if self.output is not None:
+            # first: one process cannot hold the same topic under two types at once
             self.destroy_publisher(self.output)
+            self.output = None
+        try:
+            self.output = self._create_output(key)
+            self.output_key = key
+            return None
+        except Exception as error:  # e.g. this process already has the topic in another type
+            if old_key is not None:
+                self.output = self._create_output(old_key)
+            return (
+                f"could not switch the output to {_describe(key)} ({error}); still "
+                f"on {_describe(old_key)}: set output_mode / cmd_vel_stamped back or fix the "
+                "clash, then call vla/resume"
+            )
+
+    def _create_output(self, key: tuple[OutputMode, bool]) -> Publisher:
+        mode, stamped = key
         if mode is OutputMode.TWIST:
-            kind = TwistStamped if key[1] else Twist
-            self.output = self.create_publisher(kind, "cmd_vel", qos.COMMANDS)
-        elif mode is OutputMode.JOINT_VELOCITY:
-            self.output = self.create_publisher(Float64MultiArray, "joint_commands", qos.COMMANDS)
-        else:
-            self.output = self.create_publisher(JointTrajectory, "joint_trajectory", qos.COMMANDS)
-        self.output_key = key
+            kind = TwistStamped if stamped else Twist
+            return self.create_publisher(kind, "cmd_vel", qos.COMMANDS)
+        if mode is OutputMode.JOINT_VELOCITY:
+            return self.create_publisher(Float64MultiArray, "joint_commands", qos.COMMANDS)
+        return self.create_publisher(JointTrajectory, "joint_trajectory", qos.COMMANDS)
 
     def before_shutdown(self) -> None:
         """The last word on the output is a stop command."""
         if self.publish(self.governor.request_stop("shutting down", self.now())):
             self.output.wait_for_all_acked(RosDuration(seconds=1.0))
             self.get_logger().info("published a stop command before shutting down")
+
+
+def _describe(key: tuple[OutputMode, bool] | None) -> str:
+    if key is None:
+        return "no output"
+    mode, stamped = key
+    if mode is OutputMode.TWIST:
+        return "cmd_vel (TwistStamped)" if stamped else "cmd_vel (Twist)"
+    return "joint_commands" if mode is OutputMode.JOINT_VELOCITY else "joint_trajectory"
 
 
 def main(args: list[str] | None = None) -> int:
