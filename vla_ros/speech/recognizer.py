@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,9 +191,10 @@ class CommandRecognizer:
         free_text: bool = False,
         confidence: bool = True,
         words: Iterable[str] = (),
+        beams: Mapping[str, float] | None = None,
     ) -> None:
         # Word posteriors (the confidence) come from the lattice that `bestpath` builds.
-        self._decoder = _decoder(lm=None, bestpath=confidence)
+        self._decoder = _decoder(lm=None, bestpath=confidence, **(beams or {}))
         add_lot_vowel_variants(self._decoder, words)
         self._decoder.add_jsgf_string("grammar", jsgf)
         self._decoder.activate_search("grammar")
@@ -231,11 +232,8 @@ def align(samples: np.ndarray, text: str) -> tuple[Word, ...]:
     words = text.lower().split()
     grammar = f"#JSGF V1.0;\ngrammar align;\npublic <s> = {' '.join(words)};\n"
     heard = ""
-    for beams in ({}, WIDE_BEAMS):
-        decoder = _decoder(lm=None, bestpath=False, **beams)
-        decoder.add_jsgf_string("align", grammar)
-        decoder.activate_search("align")
-        hyp = _decode(decoder, samples)
+    for beams in (None, WIDE_BEAMS):
+        hyp = CommandRecognizer(grammar, confidence=False, beams=beams).decode(samples)
         if hyp.text.split() == words:
             return hyp.words
         heard = hyp.text
