@@ -31,13 +31,18 @@ def _export(args: argparse.Namespace) -> int:
     from vla_ros.data import sources
 
     meta, episodes = sources.load(
-        args.sources, args.image_size, period=1.0 / args.rate, bag_options=bag_options(args)
+        args.sources,
+        args.image_size,
+        period=1.0 / args.rate,
+        bag_options=bag_options(args),
+        image_key=args.image_key,
     )
     meter = Progress(f"export {args.format}", len(episodes))
     if args.format == "lerobot":
-        from vla_ros.data.lerobot import export_lerobot
+        from vla_ros.data.lerobot import FileLimits, export_lerobot
 
-        count = export_lerobot(meta, episodes, args.out, progress=meter.update)
+        limits = FileLimits(data_mb=args.data_file_mb, video_mb=args.video_file_mb)
+        count = export_lerobot(meta, episodes, args.out, progress=meter.update, limits=limits)
     else:
         from vla_ros.data.bags import write_bag
 
@@ -70,5 +75,5 @@ def _tick(meter: Progress, done: int, total: int) -> None:
 def _info(args: argparse.Namespace) -> int:
     from vla_ros.data.info import info
 
-    print(info(args.source, args.sheet, bag_options=bag_options(args)))
+    print(info(args.source, args.sheet, bag_options=bag_options(args), image_key=args.image_key))
     return 0

@@ -100,6 +100,17 @@ def _bag_reading(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task", help="the instruction of bags that have neither /vla/episode marks nor commands"
     )
+    _camera_choice(parser)
+
+
+def _camera_choice(parser: argparse.ArgumentParser) -> None:
+    """Which camera of a LeRobot dataset with several is read."""
+    parser.add_argument(
+        "--image-key",
+        metavar="FEATURE",
+        help="the camera of a LeRobot dataset, e.g. observation.images.wrist (default: its "
+        "first video or image feature); a bag's camera is chosen with --topic image=/TOPIC",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -412,6 +423,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate", type=_positive(float), default=10.0, help="control rate for bags (Hz)"
     )
     export.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    export.add_argument(
+        "--data-file-mb",
+        type=_positive(float),
+        default=100.0,
+        help="LeRobot: start a new parquet data file before one reaches this size (default 100)",
+    )
+    export.add_argument(
+        "--video-file-mb",
+        type=_positive(float),
+        default=200.0,
+        help="LeRobot: start a new MP4 file before one reaches this size (default 200)",
+    )
     _bag_reading(export)
     imports = actions.add_parser(
         "import",
@@ -426,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_argument("source", type=_existing_dir, metavar="LEROBOT_DIR")
     imports.add_argument("--out", type=Path, required=True, help="bag directory to create")
     imports.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
-    imports.add_argument("--image-key", help="camera feature (default: the first)")
+    _camera_choice(imports)
     info = actions.add_parser(
         "info",
         help="episodes, duration, topics and rates, tasks, action ranges, contact sheet",

@@ -68,7 +68,11 @@ def _train_imported(args: argparse.Namespace, model_overrides: dict[str, object]
     folders = args.bags or [args.lerobot]
     try:
         meta, episodes = sources.load(
-            folders, args.image_size, period=1.0 / args.rate, bag_options=bag_options(args)
+            folders,
+            args.image_size,
+            period=1.0 / args.rate,
+            bag_options=bag_options(args),
+            image_key=args.image_key,
         )
         data = args.data or args.out.with_name(f"{args.out.name}_data")
         checkpoint, history = train_on(

@@ -87,8 +87,11 @@ def contact_sheet(episodes: list[Episode], path: Path) -> Path:
     return path
 
 
-def info(path: Path, sheet: Path | None, bag_options: dict | None = None) -> str:
-    """The report; the contact sheet goes to `sheet` (default: beside the folder)."""
+def info(
+    path: Path, sheet: Path | None, bag_options: dict | None = None, image_key: str | None = None
+) -> str:
+    """The report; the contact sheet goes to `sheet` (default: beside the folder), from the
+    camera `image_key` of a LeRobot dataset (default: its first)."""
     kind = kind_of(path)
     lines = [f"{path} ({kind.value})"]
     if kind is Kind.BAG:
@@ -105,7 +108,11 @@ def info(path: Path, sheet: Path | None, bag_options: dict | None = None) -> str
         meta, episodes = bag.meta, bag.episodes
         lines.append("as training sees it (failed and re-recorded takes left out):")
     else:
-        meta, episodes = load([path], THUMBNAIL, verbose=False)
+        if kind is Kind.LEROBOT:
+            from vla_ros.data.lerobot import cameras
+
+            lines.append(f"cameras: {', '.join(cameras(path))}")
+        meta, episodes = load([path], THUMBNAIL, verbose=False, image_key=image_key)
     lines += describe(meta, episodes)
     target = sheet or path.with_name(f"{path.name}_contact_sheet.png")
     lines.append(f"contact sheet: {contact_sheet(episodes, target)}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,6 @@ CAMERA_KEY = "observation.images.camera"
 STATE_KEY = "observation.state"
 VELOCITY_KEY = "observation.velocity"
 ACTION_KEY = "action"
-CHUNKS_SIZE = 1000
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 EPISODES_PATH = "meta/episodes/chunk-000/file-000.parquet"
@@ -42,6 +42,7 @@ TASKS_PATH = "meta/tasks.parquet"
 INDEX_FEATURES = ("timestamp", "frame_index", "episode_index", "index", "task_index")
 CODEC = "h264"  # libx264: in PyAV's wheels, fast on a CPU, decoded everywhere
 CRF = "12"  # near-lossless: the pictures are small and exact colours name the targets
+MEGABYTE = 1024 * 1024
 
 
 class LeRobotError(ValueError):
@@ -82,17 +83,34 @@ def features(meta: DatasetMeta, fps: int) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class FileLimits:
+    """How LeRobot splits a dataset into files (its defaults): an episode starts a new data or
+    video file when the current one would reach `data_mb` / `video_mb` megabytes, and a chunk
+    folder holds `chunks_size` files."""
+
+    data_mb: float = 100.0
+    video_mb: float = 200.0
+    chunks_size: int = 1000
+
+    def after(self, position: tuple[int, int]) -> tuple[int, int]:
+        """The (chunk, file) index that follows `position`."""
+        chunk, file = position[0], position[1] + 1
+        return (chunk + 1, 0) if file == self.chunks_size else (chunk, file)
+
+
 def export_lerobot(
     meta: DatasetMeta,
     episodes: Iterable[Episode],
     root: str | Path,
     robot_type: str | None = None,
     progress: Callable[[int], None] | None = None,
+    limits: FileLimits = FileLimits(),
 ) -> int:
     """Write the episodes as a v3 dataset in `root` (created; must not exist). Returns the
     number of episodes. The frame rate is the control rate, which must be a whole number of Hz
-    (LeRobot's fps is an integer)."""
-    import av
+    (LeRobot's fps is an integer). Data and video files are split as LeRobot splits them:
+    an episode goes to a new file when the current one would reach its size limit."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -105,48 +123,31 @@ def export_lerobot(
     height, width = meta.image_size
     if height % 2 or width % 2:
         raise LeRobotError(f"yuv420p video needs even sizes, the pictures are {width}x{height}")
-    video_file = root / VIDEO_PATH.format(video_key=CAMERA_KEY, chunk_index=0, file_index=0)
-    video_file.parent.mkdir(parents=True)
-    columns: dict[str, list[Any]] = {key: [] for key in (STATE_KEY, VELOCITY_KEY, ACTION_KEY)}
-    columns.update({key: [] for key in INDEX_FEATURES})
+    root.mkdir(parents=True)
+    data = _DataFiles(root, meta, limits)
+    video = _VideoFiles(root, fps, (width, height), limits)
     rows: list[dict[str, Any]] = []
     tasks: dict[str, int] = {}
     frames = 0
-    with av.open(str(video_file), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        # A key frame every 2 frames, as LeRobot encodes: seeking to any frame stays cheap.
-        stream.options = {"crf": CRF, "g": "2", "preset": "fast"}
-        stream.codec_context.time_base = av_fraction(1, fps)
+    try:
         for number, episode in enumerate(episodes):
             count = len(episode)
             task = tasks.setdefault(episode.instruction, len(tasks))
-            for step in range(count):
-                frame = av.VideoFrame.from_ndarray(episode.images[step], format="rgb24")
-                frame.pts = frames + step
-                frame.time_base = av_fraction(1, fps)
-                container.mux(stream.encode(frame))
-            columns[STATE_KEY] += list(episode.joint_positions.astype(np.float32))
-            columns[VELOCITY_KEY] += list(episode.joint_velocities.astype(np.float32))
-            columns[ACTION_KEY] += list(episode.actions.astype(np.float32))
-            columns["timestamp"] += (np.arange(count, dtype=np.float32) / fps).tolist()
-            columns["frame_index"] += list(range(count))
-            columns["episode_index"] += [number] * count
-            columns["index"] += list(range(frames, frames + count))
-            columns["task_index"] += [task] * count
+            data_chunk, data_file = data.add(episode, number, frames, task, fps)
+            video_chunk, video_file, first_frame = video.add(episode.images)
             rows.append(
                 {
                     "episode_index": number,
                     "tasks": [episode.instruction],
                     "length": count,
-                    "data/chunk_index": 0,
-                    "data/file_index": 0,
+                    "data/chunk_index": data_chunk,
+                    "data/file_index": data_file,
                     "dataset_from_index": frames,
                     "dataset_to_index": frames + count,
-                    f"videos/{CAMERA_KEY}/chunk_index": 0,
-                    f"videos/{CAMERA_KEY}/file_index": 0,
-                    f"videos/{CAMERA_KEY}/from_timestamp": frames / fps,
-                    f"videos/{CAMERA_KEY}/to_timestamp": (frames + count) / fps,
+                    f"videos/{CAMERA_KEY}/chunk_index": video_chunk,
+                    f"videos/{CAMERA_KEY}/file_index": video_file,
+                    f"videos/{CAMERA_KEY}/from_timestamp": first_frame / fps,
+                    f"videos/{CAMERA_KEY}/to_timestamp": (first_frame + count) / fps,
                     "meta/episodes/chunk_index": 0,
                     "meta/episodes/file_index": 0,
                     "success": bool(episode.success),
@@ -155,26 +156,11 @@ def export_lerobot(
             frames += count
             if progress is not None:
                 progress(number + 1)
-        container.mux(stream.encode(None))
+    finally:
+        data.close()
+        video.close()
     if not rows:
         raise LeRobotError("no episodes to export")
-
-    def vectors(key: str, size: int) -> pa.Array:
-        flat = np.concatenate(columns[key]).astype(np.float32) if columns[key] else []
-        return pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), size)
-
-    data = pa.table(
-        {
-            STATE_KEY: vectors(STATE_KEY, len(meta.joint_names)),
-            VELOCITY_KEY: vectors(VELOCITY_KEY, len(meta.joint_names)),
-            ACTION_KEY: vectors(ACTION_KEY, len(meta.action_names)),
-            "timestamp": pa.array(columns["timestamp"], pa.float32()),
-            **{key: pa.array(columns[key], pa.int64()) for key in INDEX_FEATURES[1:]},
-        }
-    )
-    data_file = root / DATA_PATH.format(chunk_index=0, file_index=0)
-    data_file.parent.mkdir(parents=True)
-    pq.write_table(data, data_file)
     (root / EPISODES_PATH).parent.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows), root / EPISODES_PATH)
     pq.write_table(_tasks_table(tasks), root / TASKS_PATH)
@@ -184,9 +170,9 @@ def export_lerobot(
         "total_episodes": len(rows),
         "total_frames": frames,
         "total_tasks": len(tasks),
-        "chunks_size": CHUNKS_SIZE,
-        "data_files_size_in_mb": 100,
-        "video_files_size_in_mb": 200,
+        "chunks_size": limits.chunks_size,
+        "data_files_size_in_mb": limits.data_mb,
+        "video_files_size_in_mb": limits.video_mb,
         "fps": fps,
         "splits": {"train": f"0:{len(rows)}"},
         "data_path": DATA_PATH,
@@ -194,8 +180,161 @@ def export_lerobot(
         "features": features(meta, fps),
     }
     (root / "meta" / "info.json").write_text(json.dumps(info, indent=4))
-    (root / "meta" / "stats.json").write_text(json.dumps(_stats(data, video_file), indent=4))
+    stats = {**data.stats(), CAMERA_KEY: video.stats()}
+    (root / "meta" / "stats.json").write_text(json.dumps(stats, indent=4))
     return len(rows)
+
+
+class _DataFiles:
+    """data/chunk-*/file-*.parquet: each file's episodes gathered, written when it is full.
+    Sizes are the rows' in-memory size (parquet compresses them a little further)."""
+
+    def __init__(self, root: Path, meta: DatasetMeta, limits: FileLimits) -> None:
+        self.root, self.meta, self.limits = root, meta, limits
+        self.position = (0, 0)
+        self.pending: list[Any] = []  # the current file's episodes, as tables
+        self.every: list[Any] = []  # every episode's table, for the statistics
+
+    def add(
+        self, episode: Episode, number: int, first_index: int, task: int, fps: int
+    ) -> tuple[int, int]:
+        """Put the episode's rows in a file; returns that file's (chunk, file) index."""
+        table = self._table(episode, number, first_index, task, fps)
+        size = sum(t.nbytes for t in self.pending)
+        if self.pending and size + table.nbytes >= self.limits.data_mb * MEGABYTE:
+            self.close()
+            self.position = self.limits.after(self.position)
+        self.pending.append(table)
+        self.every.append(table)
+        return self.position
+
+    def close(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self.pending:
+            return
+        chunk, file = self.position
+        path = self.root / DATA_PATH.format(chunk_index=chunk, file_index=file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.concat_tables(self.pending), path)
+        self.pending = []
+
+    def stats(self) -> dict[str, Any]:
+        import pyarrow as pa
+
+        return _column_stats(pa.concat_tables(self.every))
+
+    def _table(self, episode: Episode, number: int, first_index: int, task: int, fps: int) -> Any:
+        import pyarrow as pa
+
+        count = len(episode)
+
+        def vectors(values: np.ndarray) -> Any:
+            flat = pa.array(np.asarray(values, np.float32).reshape(-1), pa.float32())
+            return pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
+
+        def integers(values: np.ndarray) -> Any:
+            return pa.array(values, pa.int64())
+
+        return pa.table(
+            {
+                STATE_KEY: vectors(episode.joint_positions),
+                VELOCITY_KEY: vectors(episode.joint_velocities),
+                ACTION_KEY: vectors(episode.actions),
+                "timestamp": pa.array(np.arange(count) / fps, pa.float32()),
+                "frame_index": integers(np.arange(count)),
+                "episode_index": integers(np.full(count, number)),
+                "index": integers(np.arange(first_index, first_index + count)),
+                "task_index": integers(np.full(count, task)),
+            }
+        )
+
+
+class _VideoFiles:
+    """videos/<camera>/chunk-*/file-*.mp4: episodes' frames one after another in a file, a new
+    file when the next episode would take the current one to its size limit (estimated from the
+    bytes encoded so far per frame)."""
+
+    def __init__(self, root: Path, fps: int, size: tuple[int, int], limits: FileLimits) -> None:
+        self.root, self.fps, self.size, self.limits = root, fps, size, limits
+        self.position = (0, 0)
+        self.container: Any = None
+        self.stream: Any = None
+        self.frames_in_file = 0
+        self.bytes_in_file = 0
+        self.files: list[Path] = []
+
+    def add(self, images: np.ndarray) -> tuple[int, int, int]:
+        """Encode the episode's pictures; returns (chunk, file, first frame in that file)."""
+        import av
+
+        if self.container is not None:
+            per_frame = self.bytes_in_file / max(self.frames_in_file, 1)
+            if self.bytes_in_file + per_frame * len(images) >= self.limits.video_mb * MEGABYTE:
+                self.close()
+                self.position = self.limits.after(self.position)
+        if self.container is None:
+            self._open()
+        first = self.frames_in_file
+        for image in images:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = self.frames_in_file
+            frame.time_base = av_fraction(1, self.fps)
+            self._mux(self.stream.encode(frame))
+            self.frames_in_file += 1
+        return (*self.position, first)
+
+    def close(self) -> None:
+        if self.container is None:
+            return
+        self._mux(self.stream.encode(None))
+        self.container.close()
+        self.container = None
+
+    def stats(self) -> dict[str, Any]:
+        """Per-channel statistics of every frame, in [0, 1], as LeRobot keeps them for pictures."""
+        low, high = np.full(3, np.inf), np.full(3, -np.inf)
+        total, squares = np.zeros(3), np.zeros(3)
+        pixels = frames = 0
+        for path in self.files:
+            for image in _decode(path):
+                values = image.reshape(-1, 3).astype(np.float64) / 255.0
+                low, high = np.minimum(low, values.min(0)), np.maximum(high, values.max(0))
+                total += values.sum(0)
+                squares += (values**2).sum(0)
+                pixels += len(values)
+                frames += 1
+        mean = total / max(pixels, 1)
+        std = np.sqrt(np.maximum(squares / max(pixels, 1) - mean**2, 0.0))
+        stats: dict[str, Any] = {
+            name: [[[float(v)]] for v in values]
+            for name, values in (("min", low), ("max", high), ("mean", mean), ("std", std))
+        }
+        stats["count"] = [frames]
+        return stats
+
+    def _open(self) -> None:
+        import av
+
+        chunk, file = self.position
+        path = self.root / VIDEO_PATH.format(
+            video_key=CAMERA_KEY, chunk_index=chunk, file_index=file
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.container = av.open(str(path), "w")
+        self.stream = self.container.add_stream("libx264", rate=self.fps)
+        self.stream.width, self.stream.height = self.size
+        self.stream.pix_fmt = "yuv420p"
+        # A key frame every 2 frames, as LeRobot encodes: seeking to any frame stays cheap.
+        self.stream.options = {"crf": CRF, "g": "2", "preset": "fast"}
+        self.stream.codec_context.time_base = av_fraction(1, self.fps)
+        self.files.append(path)
+        self.frames_in_file = self.bytes_in_file = 0
+
+    def _mux(self, packets: Any) -> None:
+        self.bytes_in_file += sum(packet.size for packet in packets)
+        self.container.mux(packets)
 
 
 def av_fraction(numerator: int, denominator: int) -> Any:
@@ -240,9 +379,9 @@ def _tasks_table(tasks: dict[str, int]) -> Any:
     return table.replace_schema_metadata({"pandas": json.dumps(pandas_meta)})
 
 
-def _stats(data: Any, video_file: Path) -> dict[str, Any]:
-    """Per-feature statistics LeRobot's policies normalise with (pictures per channel, in
-    [0, 1], from every frame of the video)."""
+def _column_stats(data: Any) -> dict[str, Any]:
+    """min / max / mean / std / count of every column (per channel for vectors), which LeRobot's
+    policies normalise with."""
     stats: dict[str, Any] = {}
     for name in data.column_names:
         column = data.column(name).combine_chunks()
@@ -258,13 +397,6 @@ def _stats(data: Any, video_file: Path) -> dict[str, Any]:
             "std": values.std(0).tolist(),
             "count": [len(values)],
         }
-    pixels = np.stack(list(_decode(video_file))).astype(np.float64) / 255.0  # (N, H, W, 3)
-    per_channel = pixels.reshape(-1, 3)
-    stats[CAMERA_KEY] = {
-        name: [[[float(v)]] for v in fn(per_channel, 0)]
-        for name, fn in (("min", np.min), ("max", np.max), ("mean", np.mean), ("std", np.std))
-    }
-    stats[CAMERA_KEY]["count"] = [len(pixels)]
     return stats
 
 
@@ -291,6 +423,12 @@ def read_info(root: str | Path) -> dict[str, Any]:
     return info
 
 
+def cameras(root: str | Path) -> list[str]:
+    """The dataset's camera features (video or image), in the order info.json lists them."""
+    feats: dict[str, Any] = read_info(root)["features"]
+    return [key for key, feature in feats.items() if feature.get("dtype") in ("video", "image")]
+
+
 def _names(feature: dict[str, Any], prefix: str) -> tuple[str, ...]:
     """A feature's channel names: a list, or LeRobot's {"motors": [...]} form, else numbered."""
     names = feature.get("names")
@@ -315,15 +453,16 @@ def read_lerobot(
     root = Path(root)
     info = read_info(root)
     feats: dict[str, Any] = info["features"]
-    cameras = [k for k, f in feats.items() if f.get("dtype") in ("video", "image")]
-    key = image_key or (CAMERA_KEY if CAMERA_KEY in feats else (cameras or [None])[0])
+    found = cameras(root)
+    key = image_key or (CAMERA_KEY if CAMERA_KEY in feats else (found or [None])[0])
     for needed, what in (
         (key, "a camera (video or image feature)"),
         (STATE_KEY, "the joint state"),
         (ACTION_KEY, "actions"),
     ):
         if needed is None or needed not in feats:
-            raise LeRobotError(f"{root}: no {needed or 'observation.images.*'} ({what})")
+            has = f"; its cameras: {', '.join(found) or 'none'}" if needed is key else ""
+            raise LeRobotError(f"{root}: no {needed or 'observation.images.*'} ({what}){has}")
     joint_names = _names(feats[STATE_KEY], "joint")
     action_names = _names(feats[ACTION_KEY], "action")
     fps = float(info["fps"])

@@ -36,9 +36,11 @@ def load(
     period: float = 0.1,
     bag_options: dict[str, Any] | None = None,
     verbose: bool = True,
+    image_key: str | None = None,
 ) -> tuple[DatasetMeta, list[Episode]]:
     """The episodes of every folder (all of one kind: bags, or one dataset). Pictures come at
-    `image_size` (height, width); None keeps a dataset's own size (bags need a size)."""
+    `image_size` (height, width); None keeps a dataset's own size (bags need a size).
+    `image_key` picks a LeRobot dataset's camera (default: its first)."""
     kinds = {kind_of(path) for path in paths}
     if len(kinds) != 1:
         raise ValueError(f"give folders of one kind, not {', '.join(k.value for k in kinds)}")
@@ -67,7 +69,7 @@ def load(
     if kind is Kind.LEROBOT:
         from vla_ros.data.lerobot import read_lerobot
 
-        return read_lerobot(paths[0], image_size=image_size)
+        return read_lerobot(paths[0], image_size=image_size, image_key=image_key)
     from vla_ros.learn.dataset import iter_episodes, read_meta
     from vla_ros.logic.images import resize_rgb
 
