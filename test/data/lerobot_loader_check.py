@@ -3,10 +3,13 @@
 Not a pytest module: it runs in a separate virtual environment that has LeRobot (its pins do not
 fit this package's), e.g.
 
+    apt-get install libavcodec59 libavformat59 libavutil57 libswscale6 libswresample4 \
+        libavdevice59 libavfilter8                  # FFmpeg 5.1 for torchcodec
     python3.11 -m venv /tmp/lerobot && /tmp/lerobot/bin/pip install torch==2.13.0 \
         "datasets>=4.8,<5" pandas pyarrow "av>=15,<16" "huggingface-hub>=1.6,<2" \
-        "draccus>=0.11.6,<0.12" jsonlines einops termcolor fsspec pillow packaging
-    /tmp/lerobot/bin/pip install --no-deps --ignore-requires-python lerobot==0.6.1
+        "draccus>=0.11.6,<0.12" jsonlines einops termcolor fsspec pillow packaging accelerate \
+        torchcodec==0.13.0
+    /tmp/lerobot/bin/pip install --no-deps --ignore-requires-python lerobot==0.4.4
     /tmp/lerobot/bin/python test/data/lerobot_loader_check.py load DATASET EXPECTED.npz
     /tmp/lerobot/bin/python test/data/lerobot_loader_check.py write DATASET EXPECTED.npz
 
