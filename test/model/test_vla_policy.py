@@ -163,3 +163,43 @@ def test_nan_weights_give_a_non_finite_action_the_caller_can_see(
     proposal = policy.select_action(observation)
     assert not np.all(np.isfinite(proposal.action))
     assert math.isnan(proposal.uncertainty)
+
+
+def test_temporal_ensembling_averages_every_chunks_prediction_for_this_step_oldest_first(
+    tiny_config, text_encoder, observation
+):
+    decay = 0.5
+    policy = policy_of(
+        tiny_config,
+        text_encoder,
+        {"chunk.size": 4, "chunk.temporal_ensembling": True, "chunk.ensemble_decay": decay},
+    )
+    rng = np.random.default_rng(1)
+    pictures = [rng.integers(0, 256, observation.image.shape, dtype=np.uint8) for _ in range(6)]
+    chunks = []  # what each step's inference predicts for it and the next three steps
+    for picture in pictures:
+        prediction, _ = policy.predict(
+            picture[None], [observation.instruction], observation.joint_positions[None], None
+        )
+        chunks.append((prediction.action[0], prediction.uncertainty[0]))
+    policy.reset()
+    proposals = [
+        policy.select_action(Observation(p, observation.instruction, observation.joint_positions))
+        for p in pictures
+    ]
+    for step in (0, 2, 5):
+        made = list(range(max(0, step - 3), step + 1))  # the chunks that predicted this step
+        weights = np.exp(-decay * np.arange(len(made)))  # the oldest weighted exp(0)
+        weights /= weights.sum()
+        action = sum(w * chunks[m][0][step - m] for w, m in zip(weights, made, strict=True))
+        uncertainty = sum(w * chunks[m][1][step - m] for w, m in zip(weights, made, strict=True))
+        np.testing.assert_allclose(proposals[step].action, action, rtol=1e-5, atol=1e-6)
+        assert proposals[step].uncertainty == pytest.approx(uncertainty, rel=1e-5)
+        assert proposals[step].components["ensembled_chunks"] == len(made)
+    policy.reset()  # a fresh start forgets the chunks
+    first = policy.select_action(
+        Observation(pictures[0], observation.instruction, observation.joint_positions)
+    )
+    np.testing.assert_allclose(first.action, chunks[0][0][0], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="replan_every 1"):
+        tiny_config({"chunk.size": 4, "chunk.replan_every": 2, "chunk.temporal_ensembling": True})

@@ -174,6 +174,11 @@ class MemoryConfig:
 class ChunkConfig:
     size: int = 1  # actions predicted per inference (K)
     replan_every: int = 1  # actions served from the queue before the next inference (M <= K)
+    # Temporal ensembling (ACT, Zhao et al. 2023): infer every step and act on the weighted mean
+    # of every chunk's prediction for this step, the oldest weighted exp(0), the next
+    # exp(-decay), ...; smooths the switches between chunks without their open-loop delay.
+    temporal_ensembling: bool = False
+    ensemble_decay: float = 0.01  # ACT's m
 
     def __post_init__(self) -> None:
         if self.size < 1 or not 1 <= self.replan_every <= self.size:
@@ -181,6 +186,13 @@ class ChunkConfig:
                 f"need chunk.size >= 1 and 1 <= chunk.replan_every <= size, "
                 f"got {self.size} and {self.replan_every}"
             )
+        if self.temporal_ensembling and self.replan_every != 1:
+            raise ValueError(
+                "chunk.temporal_ensembling infers every step: it needs chunk.replan_every 1, "
+                f"got {self.replan_every}"
+            )
+        if not self.ensemble_decay >= 0.0:  # NaN too
+            raise ValueError(f"chunk.ensemble_decay must be >= 0, got {self.ensemble_decay}")
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,8 @@ class VLAPolicy(Policy):
         self.scaling = ActionScaling(config.actions)
         _, _, self.grid = vision_layout(config, model.backbone)
         self._queue: deque[ActionProposal] = deque()
+        # With temporal ensembling: the last K chunks' proposals, newest first.
+        self._chunks: deque[list[ActionProposal]] = deque(maxlen=config.chunk.size)
         self._state: torch.Tensor | None = None
         self._instruction: str | None = None
         self.last_attention: np.ndarray | None = None  # (rows, cols) over the picture
@@ -94,10 +96,15 @@ class VLAPolicy(Policy):
                 self._state,
             )
             self._enqueue(prediction)
-        return self._queue.popleft()
+        if not self.config.chunk.temporal_ensembling:
+            return self._queue.popleft()
+        self._chunks.appendleft(list(self._queue))
+        self._queue.clear()
+        return self._temporal_ensemble()
 
     def reset(self) -> None:
         self._queue.clear()
+        self._chunks.clear()
         self._state = None
         self._instruction = None
         self.last_attention = None
@@ -202,10 +209,25 @@ class VLAPolicy(Policy):
             target_pixel=target_pixel,
         )
 
+    def _temporal_ensemble(self) -> ActionProposal:
+        """This step's action from every chunk that predicted it: the chunk made i steps ago
+        holds it at position i. The weighted mean of the actions and of their uncertainties;
+        the other parts of the uncertainty are the newest prediction's."""
+        proposals = [chunk[age] for age, chunk in enumerate(self._chunks)]
+        rank_from_oldest = np.arange(len(proposals))[::-1]
+        weights = np.exp(-self.config.chunk.ensemble_decay * rank_from_oldest)
+        weights /= weights.sum()
+        action = np.einsum("i,ia->a", weights, np.stack([p.action for p in proposals]))
+        uncertainty = float(weights @ np.array([p.uncertainty for p in proposals]))
+        components = {**proposals[0].components, "ensembled_chunks": float(len(proposals))}
+        return ActionProposal(action=action, uncertainty=uncertainty, components=components)
+
     def _enqueue(self, prediction: Prediction) -> None:
         if prediction.attention is not None and self.grid is not None:
             self.last_attention = prediction.attention[0].reshape(self.grid)
-        for j in range(self.config.chunk.replan_every):
+        # Temporal ensembling keeps the whole chunk, to serve each action at its own step.
+        chunk = self.config.chunk
+        for j in range(chunk.size if chunk.temporal_ensembling else chunk.replan_every):
             self._queue.append(
                 ActionProposal(
                     action=prediction.action[0, j],
