@@ -27,7 +27,7 @@ OBJECTS = (
 )
 PLACES = (
     SceneObject("blue", "plate", "place_blue_plate"),
-    SceneObject("white", "bowl", "place_white_bowl"),
+    SceneObject("grey", "bowl", "place_grey_bowl"),
 )
 GRIPPER_KINDS = (TaskKind.REACH, TaskKind.PICK, TaskKind.PLACE)
 
@@ -111,9 +111,9 @@ def test_training_and_held_out_instructions_use_disjoint_nouns_that_all_parse():
         ("Lift the green ball, please", TaskKind.PICK, "green sphere", None),
         ("grab the yellow one", TaskKind.PICK, "yellow capsule", None),
         ("put the red cube on the blue plate", TaskKind.PLACE, "red cube", "blue plate"),
-        ("put the red cube in the bowl", TaskKind.PLACE, "red cube", "white bowl"),
+        ("put the red cube in the bowl", TaskKind.PLACE, "red cube", "grey bowl"),
         ("place the blue can onto the plate", TaskKind.PLACE, "blue cylinder", "blue plate"),
-        ("move the ball to the white basin", TaskKind.PLACE, "green sphere", "white bowl"),
+        ("move the ball to the grey basin", TaskKind.PLACE, "green sphere", "grey bowl"),
         ("reach the red cube", TaskKind.REACH, "red cube", None),
     ],
 )
@@ -173,7 +173,7 @@ def test_pick_and_place_tasks_get_more_time_than_a_reach():
     limit = tracker.time_limit(TaskKind.PLACE)
     assert limit > tracker.time_limit(TaskKind.PICK) > tracker.time_limit(TaskKind.REACH) == 10.0
     status = tracker.update(limit, distance=0.3, goal_met=False)
-    assert status.state is TaskState.TIMED_OUT and status.place == "white bowl"
+    assert status.state is TaskState.TIMED_OUT and status.place == "grey bowl"
 
 
 def test_tracker_runs_until_success_and_keeps_the_outcome():

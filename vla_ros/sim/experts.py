@@ -48,7 +48,8 @@ LIMIT_MARGIN = 0.05  # radians from a joint limit where the expert stops pushing
 ROTATION_GAIN = 3.0  # 1/s: the hand's turn rate per radian of orientation error
 MAX_HAND_TURN = 1.5  # rad/s
 FINGER_REACH = 0.02  # metres: the finger tips are this far below the grip point
-TABLE_CLEARANCE = 0.005  # metres: the finger tips stay this far above the support
+PALM_REACH = 0.04  # metres: the palm is this far above it
+CLEARANCE = 0.005  # metres: finger tips above the table, the palm above the object
 TRAVEL_HEIGHT = 0.15  # metres above the support: the finger tips (or a carried object) clear
 # every object and the bowl's rim
 GRASP_TOLERANCE = 0.008  # metres from the grasp point where the gripper closes
@@ -353,9 +354,14 @@ def _support(world: SimWorld, obj: SceneObject) -> float:
 
 def _grasp_point(world: SimWorld, obj: SceneObject) -> np.ndarray:
     """Where the grip point closes on the object: its centre, or higher where the finger tips
-    would otherwise touch the table."""
+    would otherwise touch the table or the palm the object's top (a tall object)."""
     point = world.object_position(obj)
-    point[2] = max(point[2], _support(world, obj) + FINGER_REACH + TABLE_CLEARANCE)
+    top = point[2] + world.half_height(obj)
+    point[2] = max(
+        point[2],
+        _support(world, obj) + FINGER_REACH + CLEARANCE,
+        top + CLEARANCE - PALM_REACH,
+    )
     return point
 
 

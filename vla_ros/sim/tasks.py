@@ -316,7 +316,7 @@ def describe(
         raise ValueError("a PLACE instruction needs a place to name")
     place_nouns = (TRAIN_PLACE_NOUNS if split is Split.TRAIN else HELD_OUT_PLACE_NOUNS)[place.shape]
     place_noun = place_nouns[rng.integers(len(place_nouns))]
-    # The place's colour half of the time: "the bowl" as often as "the white bowl".
+    # The place's colour half of the time: "the bowl" as often as "the grey bowl".
     if rng.integers(2):
         place_noun = f"{place.colour} {place_noun}"
     return template.format(
