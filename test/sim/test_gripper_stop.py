@@ -45,14 +45,22 @@ def test_the_gripper_holds_an_object_through_a_stop(sim_ros):
     names = world.spec.action_names
     proposals = sim_ros.publisher(JointState, "/vla/proposal", qos.LATEST)
     # The controller behind the safety node: first the expert picking the cube up, then a
-    # policy gone wrong that opens the gripper. Its timer shares the sim node's callback group,
-    # so it never reads the world in the middle of a physics step.
+    # policy gone wrong that opens the gripper.
     opening = np.zeros(len(names))
     opening[names.index(FINGER)] = world.spec.action_limits[names.index(FINGER)]
     controller = {"act": expert_action}
 
+    def state(read):
+        """`read(world)` between two physics steps (the sim node's lock: it steps on a thread)."""
+        with sim._lock:
+            return read(world)
+
+    def lifted() -> bool:
+        return state(lambda w: w.object_position(cube)[2] >= w.rest_height(cube) + LIFT_HEIGHT)
+
     def propose():
-        message = JointState(name=list(names), velocity=controller["act"](world).tolist())
+        action = state(controller["act"])
+        message = JointState(name=list(names), velocity=action.tolist())
         message.effort = [0.0] * len(names)
         message.header.stamp = sim_ros.probe.get_clock().now().to_msg()
         proposals.publish(message)
@@ -61,23 +69,24 @@ def test_the_gripper_holds_an_object_through_a_stop(sim_ros):
     picked = status.wait_for(lambda m: json.loads(m.data)["state"] == "succeeded", timeout=60.0)
     assert picked is not None, json.loads(status.last.data)
     assert json.loads(picked.data)["kind"] == "pick"
-    rest = world.rest_height(cube)
-    assert world.grasped(cube) and world.object_position(cube)[2] >= rest + LIFT_HEIGHT
+    assert state(lambda w: w.grasped(cube)) and lifted()
 
     assert sim_ros.call(Trigger, "/vla/stop", Trigger.Request()).success
     controller["act"] = lambda _: opening
-    stopped_at = world.time
-    finger_at_stop = world.joint_positions([FINGER])[0]
-    assert wait_until(lambda: world.time > stopped_at + 1.5, timeout=60.0)
+    stopped_at, finger_at_stop = state(lambda w: (w.time, w.joint_positions([FINGER])[0]))
+    assert wait_until(lambda: state(lambda w: w.time) > stopped_at + 1.5, timeout=60.0)
     # Judged by the simulator: still held, still lifted, the fingers where the stop found them.
-    assert world.grasped(cube)
-    assert world.object_position(cube)[2] >= rest + LIFT_HEIGHT
-    assert world.joint_positions([FINGER])[0] == pytest.approx(finger_at_stop, abs=1e-3)
+    assert state(lambda w: w.grasped(cube)) and lifted()
+    finger = state(lambda w: w.joint_positions([FINGER])[0])
+    assert finger == pytest.approx(finger_at_stop, abs=1e-3)
 
     # The same proposals once the stop is lifted: the gripper opens and the cube drops, so
     # what held it above was the stop.
     assert sim_ros.call(Trigger, "/vla/resume", Trigger.Request()).success
     assert wait_until(
-        lambda: world.object_position(cube)[2] < rest + 0.01 and not world.grasped(cube),
+        lambda: (
+            state(lambda w: w.object_position(cube)[2] < w.rest_height(cube) + 0.01)
+            and not state(lambda w: w.grasped(cube))
+        ),
         timeout=60.0,
     )
