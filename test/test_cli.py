@@ -53,6 +53,8 @@ def test_every_subcommand_explains_itself(subcommand):
         (("record", "--topic", "camera=/x"), "is not NAME=/topic"),
         (("dataset", "export", "/no/such/dir", "--out", "x"), "no such folder"),
         (("dataset", "convert"), "invalid choice"),
+        (("eval", "--task", "fly"), "invalid choice"),
+        (("eval", "--scene", "mobile", "--expert", "--task", "pick"), "the mobile scene does"),
         ((), "required"),
     ],
 )
@@ -62,3 +64,10 @@ def test_bad_arguments_get_one_line_and_status_2(args, complaint):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert complaint in lines[0]
+
+
+def test_the_task_choices_are_the_simulators_task_kinds():
+    from vla_ros.cli.main import TASKS
+    from vla_ros.sim.tasks import TaskKind
+
+    assert tuple(kind.value for kind in TaskKind) == TASKS

@@ -234,6 +234,7 @@ def test_a_long_gap_does_not_allow_a_bigger_jump():
         ({"output_mode": "teleport"}, "unknown output_mode"),
         ({"output_mode": "joint_velocity", "joint_names": []}, "needs joint_names"),
         ({"joint_names": ["a", "a"]}, "distinct"),
+        ({"joint_names": ["a"], "gripper_joints": ["finger"]}, "not among joint_names"),
         ({"watchdog_timeout": 0.0}, "watchdog_timeout"),
         ({"max_angular_speed": math.nan}, "max_angular_speed"),
     ],
@@ -392,3 +393,65 @@ def test_trajectory_target_holds_the_positions_measured_when_the_stop_began():
     np.testing.assert_allclose(target.positions(stop, np.array([-0.3, 1.0])), [0.1, 1.0])
     np.testing.assert_allclose(target.positions(move, np.array([-0.3, 1.0])), [-0.25, 1.0])
     np.testing.assert_allclose(target.positions(stop, np.array([-0.2, 1.0])), [-0.2, 1.0])
+
+
+ARM = ["shoulder", "finger"]  # an arm joint and a gripper's finger joint
+
+
+def gripper_config(**changes):
+    return config(
+        output_mode="joint_trajectory", joint_names=ARM, gripper_joints=["finger"], **changes
+    )
+
+
+def test_a_stop_keeps_the_fingers_squeezing_what_they_hold():
+    """Closed on an object, a finger stands at the object's surface while its commanded target
+    lies inside it: that gap is the grip. A stop holds the arm where it was measured and the
+    finger at its commanded target, never at the measured position, which would let go."""
+    # 0.1 m/s: a finger's target may lead it by at most 1 cm (one 0.1 s window).
+    target = TrajectoryTarget.for_config(gripper_config(max_joint_velocity=0.1))
+    close = Decision(np.array([0.0, -0.1]), 1.0, False, Level.OK, "moving")
+    hold = Decision(np.zeros(2), 1.0, False, Level.OK, "moving")
+    stop = Decision(np.zeros(2), 0.0, True, Level.WARN, "stopped")
+    blocked = np.array([0.5, 0.03])  # the finger stopped by a 6 cm object
+    commanded = None
+    for step in range(5):  # closing on it: the target moves 1 cm per 0.1 s, then stays there
+        commanded = target.positions(close, blocked, now=0.1 * step)
+    np.testing.assert_allclose(commanded, [0.5, 0.03 - 0.1 * 0.1])  # at most a window ahead
+    # The policy stops commanding the finger: the target stays, the grip holds.
+    np.testing.assert_allclose(target.positions(hold, blocked, now=0.5)[1], 0.02)
+    held = target.positions(stop, np.array([0.49, 0.03]), now=0.6)
+    np.testing.assert_allclose(held, [0.49, 0.02])
+    # While the stop lasts: the same target, wherever the joints are measured.
+    np.testing.assert_allclose(target.positions(stop, np.array([0.4, 0.035]), now=0.7), held)
+
+
+def test_a_gripper_joint_holds_at_most_a_window_ahead_of_where_it_was_moving():
+    config_ = gripper_config(max_joint_velocity=0.2)
+    target = TrajectoryTarget.for_config(config_)
+    opening = Decision(np.array([0.0, 0.05]), 1.0, False, Level.OK, "moving")
+    stop = Decision(np.zeros(2), 0.0, True, Level.WARN, "stopped")
+    free = np.array([0.0, 0.01])
+    first = target.positions(opening, free, now=0.0)
+    np.testing.assert_allclose(first, [0.0, 0.01 + 0.05 * 0.1])
+    held = target.positions(stop, np.array([0.0, 0.012]), now=0.05)
+    assert held[1] == pytest.approx(first[1])
+    assert held[1] - 0.012 <= config_.max_joint_velocity * 0.1
+
+
+def test_without_gripper_joints_a_stop_holds_every_joint_as_measured():
+    target = TrajectoryTarget.for_config(config(output_mode="joint_trajectory", joint_names=ARM))
+    close = Decision(np.array([0.0, -0.1]), 1.0, False, Level.OK, "moving")
+    stop = Decision(np.zeros(2), 0.0, True, Level.WARN, "stopped")
+    target.positions(close, np.array([0.5, 0.03]), now=0.0)
+    np.testing.assert_allclose(target.positions(stop, np.array([0.5, 0.03]), 0.1), [0.5, 0.03])
+
+
+def test_max_joint_velocity_limits_a_gripper_joint_like_any_joint():
+    governor = SafetyGovernor(
+        config(output_mode="joint_velocity", joint_names=ARM, max_joint_velocity=0.05)
+    )
+    decision = governor.on_proposal(Proposal(1.0, ("finger",), np.array([0.2]), 0.0), 1.0)
+    assert not decision.stopped
+    assert np.abs(decision.velocities).max() <= 0.05 + 1e-12
+    assert decision.velocities[1] > 0

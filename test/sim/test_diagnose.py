@@ -9,9 +9,9 @@ from vla_ros.sim.scenes import scene_spec
 
 
 class Blind(Policy):
-    """Swings the arm the same way whatever it is told."""
+    """Swings the arm the same way whatever it is told (and knows nothing of the gripper)."""
 
-    action_names = joint_names = scene_spec("arm").action_names
+    action_names = joint_names = scene_spec("arm").action_names[:6]
 
     def select_action(self, observation):
         return ActionProposal(np.array([0.6, 0.3, 0, 0, 0, 0], np.float32), 0.0)

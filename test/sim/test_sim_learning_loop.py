@@ -8,7 +8,7 @@ from vla_ros.learn.dataset import iter_episodes, read_meta
 from vla_ros.learn.evaluate import Deployment, PolicyController, evaluate, run_episode
 from vla_ros.logic.safety import Proposal, SafetyGovernor
 from vla_ros.model.policy import ActionProposal, Observation, Policy
-from vla_ros.sim.tasks import Split, TaskState, make_task
+from vla_ros.sim.tasks import Split, TaskKind, TaskState, make_task
 from vla_ros.sim.world import SimWorld
 
 
@@ -134,7 +134,8 @@ def test_the_governed_evaluation_applies_the_safety_nodes_scaling_and_limits(sma
     deployment = Deployment.for_scene("arm", latency=0.05)
     config = deployment.safety
     slow = (config.uncertainty_slowdown + config.uncertainty_stop) / 2
-    actions = [[3.0, 0, 0, 0, 0, 0], [0, -0.8, 0.4, 0, 0, 0], [0, 0.8, -0.4, 0.2, 0, 0]]
+    # The six arm joints and the gripper's finger.
+    actions = [[3.0, 0, 0, 0, 0, 0, 0], [0, -0.8, 0.4, 0, 0, 0, 0.05], [0, 0.8, -0.4, 0.2, 0, 0, 0]]
     uncertainties = [0.0, slow, config.uncertainty_stop]
     with SimWorld("arm", camera_size=small_camera, episode_timeout=1.5) as world:
         policy = Scripted(world, actions * 5, uncertainties * 5)
@@ -217,3 +218,33 @@ def test_demonstrations_record_where_the_named_object_is_in_the_picture(tmp_path
         assert (channel - others > 60).any(), (episode.instruction, patch)
         checked += 1
     assert checked >= 3
+
+
+def test_pick_and_place_demonstrations_take_turns_and_close_the_gripper(tmp_path, small_camera):
+    summary = collect(
+        "arm",
+        tmp_path,
+        episodes=2,
+        seed=3,
+        image_size=(24, 32),
+        camera_size=small_camera,
+        hold_steps=2,
+        progress=False,
+        tasks=(TaskKind.PICK, TaskKind.PLACE),
+    )
+    assert summary.successes == 2
+    meta = read_meta(tmp_path)
+    finger = list(meta.action_names).index("gripper_finger_joint")
+    pick, place = iter_episodes(tmp_path)
+    kinds = (TaskKind.REACH, TaskKind.PICK, TaskKind.PLACE)
+    objects, places = worlds_objects(small_camera)
+    assert make_task(pick.instruction, objects, places, kinds).kind is TaskKind.PICK
+    assert make_task(place.instruction, objects, places, kinds).kind is TaskKind.PLACE
+    for episode in (pick, place):
+        assert (episode.actions[:, finger] < 0).any()  # the expert closed the fingers
+    assert (place.actions[:, finger] > 0)[-10:].any()  # ... and opened them to let go
+
+
+def worlds_objects(camera_size):
+    with SimWorld("arm", camera_size=camera_size) as world:
+        return world.objects, world.places

@@ -77,6 +77,8 @@ def recorded(tmp_path_factory):
             TASK,
             "--log-dir",
             str(folder / "logs"),
+            "--record",
+            str(folder / "expert.mp4"),
         ],
         env=env,
         capture_output=True,
@@ -96,6 +98,9 @@ def recorded(tmp_path_factory):
 def test_the_bag_reads_back_with_rosbags_with_types_counts_and_marks(recorded):
     path, sim_output, recorder_output = recorded
     assert f"{EPISODES}/{EPISODES} succeeded" in sim_output, sim_output
+    # --record kept the camera view of every episode as a video too.
+    video = path.parent / "expert.mp4"
+    assert f"recording       {video}" in sim_output and video.stat().st_size > 10_000
     messages = _messages(path)
     types = {topic: items[0][0] for topic, items in messages.items()}
     assert types == {

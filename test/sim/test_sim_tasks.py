@@ -3,8 +3,11 @@ import pytest
 
 from vla_ros.sim.tasks import (
     HELD_OUT_NOUNS,
+    HELD_OUT_PLACE_NOUNS,
+    HOLD_SECONDS,
     SHAPE_WORDS,
     TRAIN_NOUNS,
+    TRAIN_PLACE_NOUNS,
     SceneObject,
     Split,
     Task,
@@ -22,6 +25,11 @@ OBJECTS = (
     SceneObject("blue", "cylinder", "object_blue_cylinder"),
     SceneObject("yellow", "capsule", "object_yellow_capsule"),
 )
+PLACES = (
+    SceneObject("blue", "plate", "place_blue_plate"),
+    SceneObject("grey", "bowl", "place_grey_bowl"),
+)
+GRIPPER_KINDS = (TaskKind.REACH, TaskKind.PICK, TaskKind.PLACE)
 
 
 @pytest.mark.parametrize(
@@ -80,14 +88,92 @@ def test_training_and_held_out_instructions_use_disjoint_nouns_that_all_parse():
     for shape in TRAIN_NOUNS:
         assert not set(TRAIN_NOUNS[shape]) & set(HELD_OUT_NOUNS[shape])
         assert set(TRAIN_NOUNS[shape]) | set(HELD_OUT_NOUNS[shape]) <= set(SHAPE_WORDS[shape])
+    for shape in TRAIN_PLACE_NOUNS:
+        assert not set(TRAIN_PLACE_NOUNS[shape]) & set(HELD_OUT_PLACE_NOUNS[shape])
     for kind in TaskKind:
+        # What a plain instruction means is the scene's own kind: go to, or reach.
+        kinds = (kind,) if kind in (TaskKind.GO_TO, TaskKind.REACH) else GRIPPER_KINDS
         for split in Split:
             for target in OBJECTS:
-                for _ in range(10):
-                    text = describe(target, kind, rng, split)
-                    assert make_task(text, OBJECTS).target == target
+                for index in range(10):
+                    place = PLACES[index % 2] if kind is TaskKind.PLACE else None
+                    text = describe(target, kind, rng, split, place)
+                    task = make_task(text, OBJECTS, PLACES, kinds)
+                    assert (task.target, task.kind, task.place) == (target, kind, place), text
                     nouns = TRAIN_NOUNS if split is Split.TRAIN else HELD_OUT_NOUNS
                     assert any(noun in text.split() for noun in nouns[target.shape])
+
+
+@pytest.mark.parametrize(
+    ("instruction", "kind", "target", "place"),
+    [
+        ("pick up the red cube", TaskKind.PICK, "red cube", None),
+        ("Lift the green ball, please", TaskKind.PICK, "green sphere", None),
+        ("grab the yellow one", TaskKind.PICK, "yellow capsule", None),
+        ("put the red cube on the blue plate", TaskKind.PLACE, "red cube", "blue plate"),
+        ("put the red cube in the bowl", TaskKind.PLACE, "red cube", "grey bowl"),
+        ("place the blue can onto the plate", TaskKind.PLACE, "blue cylinder", "blue plate"),
+        ("move the ball to the grey basin", TaskKind.PLACE, "green sphere", "grey bowl"),
+        ("reach the red cube", TaskKind.REACH, "red cube", None),
+    ],
+)
+def test_pick_and_place_instructions_name_the_object_and_the_place(
+    instruction, kind, target, place
+):
+    task = make_task(instruction, OBJECTS, PLACES, GRIPPER_KINDS)
+    assert task.kind is kind and task.reason == ""
+    assert task.target is not None and task.target.name == target
+    assert (task.place.name if task.place else None) == place
+
+
+@pytest.mark.parametrize(
+    ("instruction", "reason"),
+    [
+        ("put the red cube on the green plate", "no green plate"),
+        ("put the purple cone in the bowl", "no purple cone"),
+        ("put it on the plate", "names no object"),
+        ("pick up the purple cone", "no purple cone"),
+    ],
+)
+def test_an_absent_object_or_place_gives_a_pick_or_place_task_without_target(instruction, reason):
+    task = make_task(instruction, OBJECTS, PLACES, GRIPPER_KINDS)
+    assert task.target is None and reason in task.reason
+
+
+def test_a_place_matching_two_places_is_ambiguous():
+    places = (*PLACES, SceneObject("red", "plate", "place_red_plate"))
+    task = make_task("put the cube on the plate", OBJECTS, places, GRIPPER_KINDS)
+    assert task.target is None and "ambiguous" in task.reason and "red plate" in task.reason
+
+
+def test_a_robot_without_a_gripper_is_not_asked_to_pick_or_place():
+    for text in ("pick up the red cube", "put the red cube on the blue plate"):
+        task = make_task(text, OBJECTS, PLACES, (TaskKind.REACH,))
+        assert task.target is None and "cannot do" in task.reason
+
+
+def test_a_pick_succeeds_only_once_its_goal_has_held_without_a_break():
+    tracker = TaskTracker(success_distance=0.04, timeout=10.0)
+    tracker.start(make_task("pick up the red cube", OBJECTS, PLACES, GRIPPER_KINDS), now=0.0)
+    hold = HOLD_SECONDS[TaskKind.PICK]
+    assert tracker.update(1.0, distance=0.0, goal_met=True).state is TaskState.RUNNING
+    # Dropped before the hold was over: the hold starts again.
+    assert tracker.update(1.0 + hold / 2, distance=0.0, goal_met=False).state is TaskState.RUNNING
+    assert tracker.update(2.0, distance=0.0, goal_met=True).state is TaskState.RUNNING
+    assert tracker.update(2.0 + hold * 0.9, 0.0, goal_met=True).state is TaskState.RUNNING
+    done = tracker.update(2.0 + hold, distance=0.0, goal_met=True)
+    assert done.state is TaskState.SUCCEEDED and done.message == "picked up the red cube"
+    assert done.kind == "pick"
+
+
+def test_pick_and_place_tasks_get_more_time_than_a_reach():
+    tracker = TaskTracker(success_distance=0.04, timeout=10.0)
+    tracker.start(make_task("put the red cube in the bowl", OBJECTS, PLACES, GRIPPER_KINDS), 0.0)
+    assert tracker.update(10.0, distance=0.3, goal_met=False).state is TaskState.RUNNING
+    limit = tracker.time_limit(TaskKind.PLACE)
+    assert limit > tracker.time_limit(TaskKind.PICK) > tracker.time_limit(TaskKind.REACH) == 10.0
+    status = tracker.update(limit, distance=0.3, goal_met=False)
+    assert status.state is TaskState.TIMED_OUT and status.place == "grey bowl"
 
 
 def test_tracker_runs_until_success_and_keeps_the_outcome():

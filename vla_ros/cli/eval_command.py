@@ -8,7 +8,8 @@ import json
 import sys
 
 from vla_ros.learn.evaluate import DEFAULT_LATENCY, Deployment, evaluate
-from vla_ros.sim.tasks import Split
+from vla_ros.sim.scenes import scene_spec
+from vla_ros.sim.tasks import Split, TaskKind
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,6 +20,14 @@ def run(args: argparse.Namespace) -> int:
 
         uncertainty_report(args.checkpoint or args.scene, args.uncertainty_report, args.out)
         return 0
+    task = None if args.task is None else TaskKind(args.task)
+    kinds = scene_spec(args.scene).task_kinds
+    if task is not None and task not in kinds:
+        sys.stderr.write(
+            f"vla-ros eval: error: --task {args.task}: the {args.scene} scene does "
+            f"{', '.join(kind.value for kind in kinds)}\n"
+        )
+        return 2
     latency = DEFAULT_LATENCY if args.latency is None else args.latency
     try:
         deployment = Deployment.for_scene(args.scene, latency, safety=not args.no_safety)
@@ -40,7 +49,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     split = Split.HELD_OUT if args.held_out else Split.TRAIN
     result = evaluate(
-        args.scene, args.episodes, controller, seed=args.seed, split=split, deployment=deployment
+        args.scene,
+        args.episodes,
+        controller,
+        seed=args.seed,
+        split=split,
+        deployment=deployment,
+        task=task,
     )
     print(f"{who}: {result.summary()}")
     for episode in result.episodes:

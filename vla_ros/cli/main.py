@@ -14,6 +14,7 @@ from pathlib import Path
 from vla_ros import graph
 
 SCENES = ("mobile", "arm", "humanoid")
+TASKS = ("go_to", "reach", "pick", "place")  # the TaskKind values, without importing the simulator
 
 
 class _Parser(argparse.ArgumentParser):
@@ -320,6 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", help="policy checkpoint (default: the shipped one)")
     evaluate.add_argument("--expert", action="store_true", help="evaluate the scripted expert")
     evaluate.add_argument("--episodes", type=_positive(int), default=50)
+    evaluate.add_argument(
+        "--task",
+        choices=TASKS,
+        help="what every episode asks for: go_to (mobile), reach (arm, humanoid), or with the "
+        "arm's gripper pick (lift the named object 5 cm and hold it 1 s) or place (put it on "
+        "the plate or in the bowl and let go); default: the scene's own (go_to or reach)",
+    )
     evaluate.add_argument("--seed", type=int, default=1, help="first episode seed (placements)")
     evaluate.add_argument(
         "--held-out",

@@ -108,7 +108,8 @@ class Monitor(Node):
                         self.summary.fusion_step_ms[key] = float(values[key])
 
     def on_image(self, msg: Image) -> None:
-        if msg.encoding != "rgb8" or not msg.width:
+        frame = camera_frame(msg)
+        if frame is None:
             return
         overlay = Overlay(
             command=self.summary.command,
@@ -116,7 +117,14 @@ class Monitor(Node):
             speed_scale=self.scale,
             note=f"t {self.now():.1f} s  task {self.summary.task.get('state', '-')}",
         )
-        self.frames.append((image_pixels(msg).copy(), overlay))
+        self.frames.append((frame, overlay))
+
+
+def camera_frame(msg: Image) -> np.ndarray | None:
+    """The picture a recording keeps of a camera message; None for a fault's empty picture."""
+    if msg.encoding != "rgb8" or not msg.width:
+        return None
+    return image_pixels(msg).copy()
 
 
 def _progress_line(summary: RunSummary, monitor: Monitor, elapsed: float, duration: float) -> str:

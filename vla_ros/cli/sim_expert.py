@@ -1,12 +1,13 @@
 """`vla-ros sim --expert`: the scripted expert drives the simulated robot through ROS topics.
 
-Only the sim node runs, with its `expert` parameter: every control period it publishes the
-expert's command on /cmd_vel (or /joint_commands) and takes it back from the topic, as a robot
-takes a teleoperator's. This monitor plays the operator: for each episode it sets the seed,
-resets the simulator, says the task on /voice_command, waits for the task to end, holds still for
-a moment and says "stop". `vla-ros record` in the same graph records it all, with the same
-latencies a real robot's topics have. Episode i uses the same seed and words as episode i of
-`vla-ros train`'s collector with the same --seed, so the two kinds of data are comparable.
+Only the sim node runs, with its `expert` parameter: every control period it publishes the expert's
+command on /cmd_vel (or /joint_commands) and takes it back from the topic, as a robot takes a
+teleoperator's. This monitor plays the operator: for each episode it sets the seed, resets the
+simulator, says the task on /voice_command, waits for the task to end, holds still for a moment and
+says "stop". `vla-ros record` in the same graph records it all, with the same latencies a real
+robot's topics have; `--record FILE` keeps the camera view as a video. Episode i uses the same seed
+and words as episode i of `vla-ros train`'s collector with the same --seed, so the two kinds of
+data are comparable.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rclpy
 from rcl_interfaces.srv import SetParameters
 from rclpy.context import Context
@@ -27,15 +29,19 @@ from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from vla_ros import graph
+from vla_ros.cli.sim_command import camera_frame
 from vla_ros.learn.collect import DEFAULT_ACTION_NOISE, DEFAULT_HOLD_STEPS
 from vla_ros.learn.episodes import episode_seed, sample_instruction
 from vla_ros.logic.commands import parse_command
 from vla_ros.ros import qos
 from vla_ros.ros.launcher import NodeProcesses, handle_stop_signals
+from vla_ros.ros.messages import seconds
+from vla_ros.sim.recording import Overlay, write_recording
 from vla_ros.sim.scenes import CONTROL_PERIOD
 
 TASK_TOPIC = "sim/task_status"
@@ -47,13 +53,18 @@ CALL_TIMEOUT = 10.0
 class Operator(Node):
     """Gives commands and follows the task status, on simulated time."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, record: bool = False, **options: Any) -> None:
         super().__init__(
             "vla_ros_sim_operator",
             parameter_overrides=[Parameter("use_sim_time", value=True)],
             **options,
         )
         self.status: dict[str, Any] = {}
+        self.command = ""  # the task said last
+        self.frames: list[tuple[np.ndarray, Overlay]] = []
+        self.frame_stamps: list[float] = []
+        if record:
+            self.create_subscription(Image, "camera/image_raw", self._on_image, qos.SENSOR)
         self.voice = self.create_publisher(String, "voice_command", qos.COMMANDS)
         self.create_subscription(String, TASK_TOPIC, self._on_status, qos.LATCHED)
         self.reset = self.create_client(Trigger, "sim/reset")
@@ -63,6 +74,20 @@ class Operator(Node):
         # a garbled status is as good as none: the next one comes within a second
         with contextlib.suppress(json.JSONDecodeError):
             self.status = json.loads(msg.data)
+
+    def _on_image(self, msg: Image) -> None:
+        frame = camera_frame(msg)
+        if frame is None:
+            return
+        stamp = seconds(msg.header.stamp)
+        note = f"expert  t {stamp:.1f} s  task {self.status.get('state', '-')}"
+        self.frames.append((frame, Overlay(command=self.command, note=note)))
+        self.frame_stamps.append(stamp)
+
+    def frame_rate(self) -> float:
+        """Frames per simulated second, so the video plays at the simulation's speed."""
+        span = self.frame_stamps[-1] - self.frame_stamps[0] if self.frame_stamps else 0.0
+        return max(1.0, min(30.0, (len(self.frame_stamps) - 1) / span)) if span > 0 else 10.0
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -97,7 +122,7 @@ def run_expert(args: argparse.Namespace) -> int:
     context = Context()
     rclpy.init(context=context)
     executor = SingleThreadedExecutor(context=context)
-    operator = Operator(context=context, namespace=args.namespace or "")
+    operator = Operator(args.record is not None, context=context, namespace=args.namespace or "")
     executor.add_node(operator)
     print(f"vla-ros sim --expert: {args.scene}, node logs in {log_dir}", file=sys.stderr)
     results: list[str] = []
@@ -121,6 +146,9 @@ def run_expert(args: argparse.Namespace) -> int:
     solved = sum("succeeded" in line for line in results)
     print(f"vla-ros sim --expert summary ({args.scene}): {solved}/{len(seeds)} succeeded")
     print("\n".join(results))
+    if args.record is not None and operator.frames:
+        path = write_recording(args.record, operator.frames, fps=operator.frame_rate())
+        print(f"  recording       {path} ({len(operator.frames)} frames)")
     return status
 
 
@@ -195,6 +223,7 @@ def _episode(
 ) -> str:
     """Say the task, wait for its end (or --duration), hold still, say stop; the outcome."""
     operator.voice.publish(String(data=command))
+    operator.command = command
     given = operator.now()
     heard = parse_command(command).text  # as the simulator keeps it
 

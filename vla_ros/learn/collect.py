@@ -15,6 +15,10 @@ Balanced targets (`targets_per_placement` k > 1): every placement is demonstrate
 time naming another object. The first pictures of those episodes are identical and only the
 command tells their actions apart, so a policy cannot fit them without reading its command.
 
+Task kinds (`tasks`): on a scene with a gripper, episodes can ask to pick objects up or put them
+down instead of reaching for them; placement p is demonstrated with kind p mod len(tasks), so a
+dataset mixes them evenly and every target of a placement gets the same kind.
+
     python -m vla_ros.learn.collect --scene mobile --episodes 200 --out data/mobile
 """
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +37,7 @@ from vla_ros.learn.episodes import episode_seed, sample_instruction
 from vla_ros.learn.progress import Progress
 from vla_ros.logic.images import resize_rgb
 from vla_ros.sim.experts import expert_action
-from vla_ros.sim.tasks import Split, TaskState
+from vla_ros.sim.tasks import Split, TaskKind, TaskState
 from vla_ros.sim.world import DEFAULT_CAMERA_SIZE, SimWorld
 
 DEFAULT_IMAGE_SIZE = (64, 64)  # (height, width): the camera node's default model input
@@ -68,13 +73,15 @@ def collect(
     hold_steps: int = DEFAULT_HOLD_STEPS,
     targets_per_placement: int = 1,
     progress: bool = True,
+    tasks: Sequence[TaskKind] = (),
 ) -> CollectionSummary:
     """Roll out the expert for `episodes` seeded episodes of `scene` into a dataset at `out_dir`.
 
     Pictures are rendered at `camera_size` (the sim node's camera) and resized to `image_size`,
     as the camera node does. Adding episodes to an existing dataset of the same kind is fine;
     use another `seed` so they differ from the ones already there. Episode i shows placement
-    i // `targets_per_placement`, naming its (i % `targets_per_placement`)-th object.
+    i // `targets_per_placement`, naming its (i % `targets_per_placement`)-th object. `tasks`:
+    the kinds of task to demonstrate, one per placement in turn (default: the scene's own).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
@@ -86,13 +93,18 @@ def collect(
         raise ValueError(f"hold_steps must be >= 0, got {hold_steps}")
     started = time.monotonic()
     with SimWorld(scene, camera_size=camera_size) as world:
+        kinds = tuple(tasks) or (world.spec.task_kind,)
+        unknown = [kind.value for kind in kinds if kind not in world.spec.task_kinds]
+        if unknown:
+            raise ValueError(f"scene {scene!r} has no {', '.join(unknown)} task")
         writer = DatasetWriter(out_dir, dataset_meta(world, image_size))
         meter = Progress(f"collect {scene}", episodes, enabled=progress)
         successes = steps = 0
         for index in range(episodes):
             placement, shift = divmod(index, targets_per_placement)
             episode_id = episode_seed(seed, placement)
-            instruction = sample_instruction(world, episode_id, split, shift)
+            kind = kinds[placement % len(kinds)]
+            instruction = sample_instruction(world, episode_id, split, shift, kind)
             episode = _demonstrate(
                 world, episode_id, shift, instruction, image_size, action_noise, hold_steps
             )

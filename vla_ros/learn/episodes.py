@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vla_ros.sim.tasks import Split, describe
+from vla_ros.sim.tasks import Split, TaskKind, describe
 from vla_ros.sim.world import SimWorld
 
 
@@ -18,14 +18,27 @@ def episode_seed(base_seed: int, index: int) -> int:
 
 
 def sample_instruction(
-    world: SimWorld, seed: int, split: Split = Split.TRAIN, shift: int = 0
+    world: SimWorld,
+    seed: int,
+    split: Split = Split.TRAIN,
+    shift: int = 0,
+    kind: TaskKind | None = None,
 ) -> str:
-    """A random target of the world's scene, described with the training or held-out words.
+    """A random task of the world's scene, described with the training or held-out words.
 
-    `shift` names the object that many places after the drawn one, in the same sentence: shifts
-    0..k-1 on one placement name k different objects on the same picture.
+    `kind`: what to ask for (default: the scene's own task, reaching or going to); to put an
+    object down, a random place of the scene is named too. `shift` names the object that many
+    places after the drawn one, in the same sentence: shifts 0..k-1 on one placement name k
+    different objects on the same picture.
     """
+    kind = world.spec.task_kind if kind is None else kind
+    if kind not in world.spec.task_kinds:
+        known = ", ".join(k.value for k in world.spec.task_kinds)
+        raise ValueError(f"scene {world.spec.name!r} has no {kind.value} task (it has: {known})")
     rng = np.random.default_rng([seed, 1])  # apart from the stream that placed the objects
     objects = world.objects
     target = objects[(rng.integers(len(objects)) + shift) % len(objects)]
-    return describe(target, world.spec.task_kind, rng, split)
+    place = None
+    if kind is TaskKind.PLACE:
+        place = world.places[rng.integers(len(world.places))]
+    return describe(target, kind, rng, split, place)

@@ -29,7 +29,7 @@ from vla_ros.logic.images import resize_rgb
 from vla_ros.logic.safety import Ignored, Proposal, SafetyConfig, SafetyGovernor
 from vla_ros.model.policy import Observation, Policy
 from vla_ros.sim.experts import expert_action
-from vla_ros.sim.tasks import Split, TaskState
+from vla_ros.sim.tasks import Split, TaskKind, TaskState
 from vla_ros.sim.world import DEFAULT_CAMERA_SIZE, SimWorld
 
 DEFAULT_IMAGE_SIZE = (64, 64)  # (height, width): the camera node's default model input
@@ -341,9 +341,11 @@ def evaluate(
     world: SimWorld | None = None,
     progress: bool = True,
     deployment: Deployment | None = None,
+    task: TaskKind | None = None,
 ) -> Evaluation:
     """Success of `controller` over `episodes` seeded episodes of `scene`.
 
+    `task`: what every episode asks for (default: the scene's own task, reaching or going to).
     `controller` is the expert when None; a Policy is driven through its contract with pictures
     of `image_size`. `deployment`: as deployed (`Deployment.for_scene(scene)`), or None for the
     bare controller. Pass `world` to reuse one; otherwise one is made for the run and closed
@@ -364,7 +366,7 @@ def evaluate(
             controller = PolicyController(controller, world, image_size)
         for index in range(episodes):
             episode = episode_seed(seed, index)
-            instruction = sample_instruction(world, episode, split)
+            instruction = sample_instruction(world, episode, split, kind=task)
             results.append(run_episode(world, controller, episode, instruction, deployment))
             successes = sum(r.success for r in results)
             meter.update(index + 1, f"success {successes}/{len(results)}")

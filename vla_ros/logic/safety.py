@@ -46,6 +46,9 @@ class SafetyConfig:
     uncertainty_slowdown: float
     uncertainty_stop: float
     watchdog_timeout: float
+    # Finger joints of position-controlled grippers among joint_names: in joint_trajectory mode
+    # they hold their commanded position through a stop, not the measured one (TrajectoryTarget).
+    gripper_joints: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in (
@@ -79,21 +82,26 @@ class SafetyConfig:
             raise ValueError(f"joint_names must be distinct and non-empty: {self.joint_names}")
         if self.output_mode is not OutputMode.TWIST and not self.joint_names:
             raise ValueError(f"output_mode {self.output_mode.value} needs joint_names")
+        strangers = [name for name in self.gripper_joints if name not in self.joint_names]
+        if strangers:
+            raise ValueError(f"gripper_joints {strangers} are not among joint_names")
 
     @classmethod
     def from_values(cls, values: Mapping[str, object]) -> SafetyConfig:
         """Build from parameter values (extra keys ignored); ValueError says what is wrong."""
-        missing = [k for k in cls.__dataclass_fields__ if k not in values]
+        optional = {"gripper_joints"}  # a robot without a gripper need not say so
+        missing = [k for k in cls.__dataclass_fields__ if k not in values and k not in optional]
         if missing:
             raise ValueError(f"missing safety parameters: {missing}")
-        kwargs = {k: values[k] for k in cls.__dataclass_fields__}
+        kwargs = {k: values[k] for k in cls.__dataclass_fields__ if k in values}
         known = [m.value for m in OutputMode]
         if kwargs["output_mode"] not in known:
             raise ValueError(f"unknown output_mode {kwargs['output_mode']!r}; use one of {known}")
         kwargs["output_mode"] = OutputMode(kwargs["output_mode"])
         kwargs["joint_names"] = tuple(kwargs["joint_names"])
+        kwargs["gripper_joints"] = tuple(kwargs.get("gripper_joints") or ())
         for name, value in kwargs.items():
-            if name not in ("output_mode", "joint_names"):
+            if name not in ("output_mode", "joint_names", "gripper_joints"):
                 kwargs[name] = float(value)
         return cls(**kwargs)
 
@@ -372,18 +380,54 @@ class TrajectoryTarget:
     when the stop began, held for as long as it lasts: re-reading them would follow an arm that
     sags under gravity all the way down, and the zero pose would slam it. With no measurement
     yet there is nothing safe to point at (None: publish nothing).
+
+    A gripper's finger joint (`gripper`, per joint) is different: its position controller grips
+    with a force that grows with how far its target lies inside the object, and the measured
+    position of fingers closed on an object is where the object stops them. A target at the
+    measured position, moving or stopped, would let go: the object slips out. So a finger's
+    target integrates the commanded velocity (from the measured position when there is no
+    target yet; at most one window's travel at `speed_limits` away from the measured position,
+    so it cannot wind up far past an object), and a stop holds the last commanded target: a
+    squeezing grip keeps its force, and a finger moving freely is within that window of its
+    target, so it stops at most that far along the way it was already going.
     """
 
+    gripper: np.ndarray | None = None  # bool per joint: a gripper's finger
+    speed_limits: np.ndarray | None = None  # per joint, bounds how far a finger's target leads
     held: np.ndarray | None = None
+    commanded: np.ndarray | None = None  # the last target sent while moving
+    commanded_at: float | None = None
 
-    def positions(self, decision: Decision, measured: np.ndarray | None) -> np.ndarray | None:
+    @classmethod
+    def for_config(cls, config: SafetyConfig) -> TrajectoryTarget:
+        gripper = np.array([name in config.gripper_joints for name in config.joint_names])
+        return cls(gripper, config.speed_limits())
+
+    def positions(
+        self, decision: Decision, measured: np.ndarray | None, now: float = 0.0
+    ) -> np.ndarray | None:
         if not decision.stopped:
             self.held = None
-            return None if measured is None else measured + decision.velocities * ACCEL_WINDOW_S
+            if measured is None:
+                return None
+            target = measured + decision.velocities * ACCEL_WINDOW_S
+            fingers = self.gripper
+            if fingers is not None and fingers.any():
+                elapsed = ACCEL_WINDOW_S if self.commanded_at is None else now - self.commanded_at
+                start = measured if self.commanded is None else self.commanded
+                lead = self.speed_limits * ACCEL_WINDOW_S
+                moved = start + decision.velocities * min(max(elapsed, 0.0), ACCEL_WINDOW_S)
+                target[fingers] = np.clip(moved, measured - lead, measured + lead)[fingers]
+            self.commanded, self.commanded_at = target, now
+            return target
         if self.held is None and measured is not None:
             self.held = measured.copy()
+            if self.commanded is not None and self.gripper is not None:
+                self.held[self.gripper] = self.commanded[self.gripper]
         return self.held
 
     def forget(self) -> None:
         """The joints changed: a held target for the old ones means nothing."""
         self.held = None
+        self.commanded = None
+        self.commanded_at = None

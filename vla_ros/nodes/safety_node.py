@@ -59,6 +59,13 @@ PARAMS = (
         ParamType.STRING_ARRAY,
         "Joints in the order joint commands are published (joint modes)",
     ),
+    ParamSpec(
+        "gripper_joints",
+        ParamType.STRING_ARRAY,
+        "Finger joints of position-controlled grippers among joint_names: in joint_trajectory "
+        "mode their target follows the commanded velocity and a stop holds it, so a grip keeps "
+        "its force (the measured position of a closed finger is the object's surface)",
+    ),
     ParamSpec("cmd_vel_stamped", ParamType.BOOL, "Publish TwistStamped instead of Twist"),
     ParamSpec("max_linear_speed", ParamType.DOUBLE, f"{_SPEED} linear speed (m/s)", 0.0, 10.0),
     ParamSpec("max_angular_speed", ParamType.DOUBLE, f"{_SPEED} turn rate (rad/s)", 0.0, 20.0),
@@ -142,7 +149,7 @@ class SafetyNode(Node):
         self.latency = LatencyStats()
         self.joints = JointStateAssembler(self.governor.config.joint_names)
         self.measured_positions: np.ndarray | None = None
-        self.trajectory_target = TrajectoryTarget()
+        self.trajectory_target = TrajectoryTarget.for_config(self.governor.config)
         self.output: Publisher | None = None
         self.output_key: tuple[OutputMode, bool] | None = None
         problem = self._open_output(
@@ -233,7 +240,11 @@ class SafetyNode(Node):
         if config.joint_names != self.governor.config.joint_names:
             self.joints = JointStateAssembler(config.joint_names)
             self.measured_positions = None
-            self.trajectory_target.forget()
+        if (config.joint_names, config.gripper_joints) != (
+            self.governor.config.joint_names,
+            self.governor.config.gripper_joints,
+        ):
+            self.trajectory_target = TrajectoryTarget.for_config(config)
         self.governor.reconfigure(config)
         if reopen:
             self.apply(self.governor.stop(self.now(), Level.WARN, "output reconfigured"))
@@ -299,7 +310,7 @@ class SafetyNode(Node):
         None before any joint state: a trajectory with no points is rejected by newer
         joint_trajectory_controllers, and the zero pose would slam the arm.
         """
-        positions = self.trajectory_target.positions(decision, self.measured_positions)
+        positions = self.trajectory_target.positions(decision, self.measured_positions, self.now())
         if positions is None:
             return None
         point = JointTrajectoryPoint(

@@ -13,6 +13,7 @@ from rcl_interfaces.msg import (
     SetParametersResult,
 )
 from rcl_interfaces.msg import ParameterType as RosType
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -80,10 +81,15 @@ class ParameterSet:
         self._node = node
         initial = defaults(defaults_section, specs)
         for spec in specs:
-            self._accept_integer_for_double(spec)
-            node.declare_parameter(spec.name, initial[spec.name], _descriptor(spec))
+            self._accept_yaml_types(spec)
+            value = initial[spec.name]
+            if spec.type is ParamType.STRING_ARRAY and not value:
+                # rclpy takes [] for a byte array (and rcl reads `[]` in YAML as no value):
+                # declared by its type, the parameter takes string lists and reads as None.
+                value = Parameter.Type.STRING_ARRAY
+            node.declare_parameter(spec.name, value, _descriptor(spec))
         self.values: dict[str, Any] = {
-            name: spec.check(node.get_parameter(name).value) for name, spec in self._specs.items()
+            name: spec.check(_initial_value(node, spec)) for name, spec in self._specs.items()
         }
         if validate is not None:
             validate(self.values)
@@ -95,16 +101,20 @@ class ParameterSet:
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
 
-    def _accept_integer_for_double(self, spec: ParamSpec) -> None:
-        # YAML writes 1 for 1.0; rclpy would refuse the integer for a double parameter.
+    def _accept_yaml_types(self, spec: ParamSpec) -> None:
+        # YAML writes 1 for 1.0 and [] for an empty list; rclpy would refuse the integer for a
+        # double parameter, and reads [] as a byte array whatever the declared type. An empty
+        # list given for a string array is left out: declared by its type, it is empty anyway
+        # (rcl's own YAML parser leaves it out too).
         overrides = getattr(self._node, "_parameter_overrides", {})
         given = overrides.get(spec.name)
-        if (
-            spec.type is ParamType.DOUBLE
-            and given is not None
-            and given.type_ is Parameter.Type.INTEGER
-        ):
+        if given is None:
+            return
+        if spec.type is ParamType.DOUBLE and given.type_ is Parameter.Type.INTEGER:
             overrides[spec.name] = Parameter(spec.name, value=float(given.value))
+        empty = given.type_ is Parameter.Type.BYTE_ARRAY and len(given.value) == 0
+        if spec.type is ParamType.STRING_ARRAY and empty:
+            del overrides[spec.name]
 
     def _on_set(self, parameters: list[Parameter]) -> SetParametersResult:
         candidate = dict(self._accepted)
@@ -114,7 +124,7 @@ class ParameterSet:
                 spec = self._specs.get(parameter.name)
                 if spec is None:
                     continue
-                candidate[parameter.name] = spec.check(parameter.value)
+                candidate[parameter.name] = spec.check(_value(parameter.value, spec))
                 changed.add(parameter.name)
             if changed and self._validate is not None:
                 self._validate(candidate)
@@ -140,3 +150,17 @@ class ParameterSet:
             self._node.get_logger().error(
                 f"applying {sorted(changed)} failed: {type(error).__name__}: {error}"
             )
+
+
+def _initial_value(node: Node, spec: ParamSpec) -> Any:
+    try:
+        return _value(node.get_parameter(spec.name).value, spec)
+    except ParameterUninitializedException:  # declared by type, nothing given at start-up
+        return _value(None, spec)
+
+
+def _value(value: Any, spec: ParamSpec) -> Any:
+    """A parameter's value; an unset string array (declared by type, see above) is empty."""
+    if value is None and spec.type is ParamType.STRING_ARRAY:
+        return []
+    return value

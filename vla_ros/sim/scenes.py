@@ -3,7 +3,8 @@
 A scene is an MJCF file under `vla_ros/sim/assets/` plus a SceneSpec saying how it is driven
 (a twist for the mobile base, joint velocities for the arm and the humanoid), what /joint_states
 reports, the command limits, how objects are placed per episode and how a task is judged.
-Objects are the bodies named `object_<colour>_<shape>` in the MJCF; tasks find them by those words.
+Objects are the bodies named `object_<colour>_<shape>` in the MJCF, places to put them down
+(a plate, a bowl) the bodies named `place_<colour>_<shape>`; tasks find both by those words.
 """
 
 from __future__ import annotations
@@ -46,6 +47,19 @@ class Effector:
 
 
 @dataclass(frozen=True)
+class Gripper:
+    """A parallel gripper: one position-controlled finger joint (the opening of each finger),
+    commanded by velocity like every other joint: its position target moves at the commanded
+    velocity within the joint's range, as ros2_control's forward command controller feeding a
+    position-controlled gripper does. The second finger mirrors it (an equality in the MJCF)."""
+
+    joint: str  # also the name of its position actuator
+    finger_bodies: tuple[str, str]  # what must touch an object for it to be held
+    site: str  # between the finger pads: where a grasped object is held
+    open_position: float  # the finger joint's position when the gripper starts an episode
+
+
+@dataclass(frozen=True)
 class Gaze:
     """A head that can look at the target: yaw and pitch joints and the body they turn."""
 
@@ -80,11 +94,18 @@ class SceneSpec:
     episode_timeout: float  # seconds of simulated time
     placement: Placement
     control_period: float = CONTROL_PERIOD
+    # Where places (a plate, a bowl) go: drawn after the objects (so these stand where they
+    # stood before the scene had places), `min_spacing` from every object, on alternate sides of
+    # the table (y_range is the distance from its centre line; the first side is drawn).
+    place_placement: Placement | None = None
     base: DiffDriveBase | None = None
     effectors: tuple[Effector, ...] = ()
     gaze: Gaze | None = None
+    gripper: Gripper | None = None
     home_pose: Mapping[str, float] = field(default_factory=dict)
-    home_noise: float = 0.0  # radians of uniform noise on every joint of the home pose
+    home_noise: float = (
+        0.0  # radians of uniform noise on every joint of the home pose but a gripper's
+    )
 
     def __post_init__(self) -> None:
         if len(self.action_names) != len(self.action_limits):
@@ -93,6 +114,13 @@ class SceneSpec:
             raise ValueError(f"{self.name}: a twist-driven scene needs a base, and only it")
         if self.drive is Drive.JOINT_VELOCITY and self.action_names != self.joint_names:
             raise ValueError(f"{self.name}: joint-velocity actions must follow joint_names")
+
+    @property
+    def task_kinds(self) -> tuple[TaskKind, ...]:
+        """What the robot can be asked to do; the first is what a plain instruction means."""
+        if self.gripper is None:
+            return (self.task_kind,)
+        return (self.task_kind, TaskKind.PICK, TaskKind.PLACE)
 
     @property
     def model_path(self) -> Path:
@@ -108,6 +136,14 @@ _ARM_JOINTS = (
     "wrist_2_joint",
     "wrist_3_joint",
 )
+_ARM_GRIPPER = Gripper(
+    joint="gripper_finger_joint",
+    finger_bodies=("left_finger", "right_finger"),
+    site="grip",
+    open_position=0.045,  # metres: a 9 cm opening, for objects up to 6.4 cm across
+)
+# The finger channel: metres per second, as fast as common electric grippers close.
+_GRIPPER_SPEED_LIMIT = 0.1
 _ARM_SIDE_JOINTS = (
     "shoulder_pitch_joint",
     "shoulder_roll_joint",
@@ -153,14 +189,24 @@ SCENES: dict[str, SceneSpec] = {
             camera="overhead",
             task_kind=TaskKind.REACH,
             drive=Drive.JOINT_VELOCITY,
-            joint_names=_ARM_JOINTS,
-            action_names=_ARM_JOINTS,
-            action_limits=(1.0,) * len(_ARM_JOINTS),  # the safety node's max_joint_velocity
+            joint_names=(*_ARM_JOINTS, _ARM_GRIPPER.joint),
+            action_names=(*_ARM_JOINTS, _ARM_GRIPPER.joint),
+            # The safety node's max_joint_velocity for the arm's joints.
+            action_limits=(1.0,) * len(_ARM_JOINTS) + (_GRIPPER_SPEED_LIMIT,),
             success_distance=0.04,
             episode_timeout=10.0,
             placement=Placement((0.3, 0.62), (-0.3, 0.3), **_TABLE_OBJECTS),
+            # Beside the objects' area, within comfortable reach.
+            # The bowl's rim (8.5 cm) and an open finger (6 cm) apart from an object's centre.
+            place_placement=Placement((0.12, 0.40), (0.40, 0.44), min_spacing=0.16),
             effectors=(Effector("fingertip", _ARM_JOINTS),),
-            home_pose={"shoulder_lift_joint": 0.5, "elbow_joint": 1.3, "wrist_1_joint": 1.0},
+            gripper=_ARM_GRIPPER,
+            home_pose={
+                "shoulder_lift_joint": 0.5,
+                "elbow_joint": 1.3,
+                "wrist_1_joint": 1.0,
+                _ARM_GRIPPER.joint: _ARM_GRIPPER.open_position,
+            },
             home_noise=0.15,
         ),
         SceneSpec(

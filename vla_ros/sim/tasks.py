@@ -2,11 +2,14 @@
 
 An instruction names its target by colour and/or shape ("go to the red cube", "reach the ball",
 "touch the blue one"), with common synonyms (block = cube, ball = sphere, can = cylinder, ...).
+On a robot with a gripper it may also ask to pick the object up ("pick up the red cube") or to put
+it somewhere ("put the red cube on the blue plate", "in the bowl"): the place is named the same way.
 A stop command ("stop", "halt", "freeze") is not a task: it leaves the current task as it is.
 An instruction whose object is not in the scene gives a task with no target and the reason, so
 the status can say "unknown target" instead of the simulator failing.
 
-ROS-free and MuJoCo-free: the world measures distances, this module turns them into a status.
+ROS-free and MuJoCo-free: the world measures distances and contacts (is the goal met now?), this
+module turns them into a status.
 """
 
 from __future__ import annotations
@@ -63,16 +66,47 @@ HELD_OUT_NOUNS: dict[str, tuple[str, ...]] = {
     "capsule": ("pill",),
 }
 
+# Places to put objects on or in: canonical shape -> nouns, those for training, held-out ones.
+PLACE_WORDS: dict[str, tuple[str, ...]] = {
+    "plate": ("plate", "dish", "saucer"),
+    "bowl": ("bowl", "basin"),
+}
+TRAIN_PLACE_NOUNS: dict[str, tuple[str, ...]] = {"plate": ("plate",), "bowl": ("bowl",)}
+HELD_OUT_PLACE_NOUNS: dict[str, tuple[str, ...]] = {"plate": ("dish",), "bowl": ("basin",)}
+PLACE_PREPOSITIONS = {"plate": "on", "bowl": "in"}  # "on the plate", "in the bowl"
+# A verb that asks for the object to be picked up ("pick up", "lift", "grab" ...).
+PICK_VERBS = frozenset({"pick", "lift", "grab", "grasp", "raise"})
+# Words that lead from the object to the place ("... on the plate", "... to the bowl").
+_PLACE_LINKS = frozenset({"on", "onto", "in", "into", "inside", "to"})
+
 _WORD = re.compile(r"[a-z]+")
 _COLOUR_OF = {word: colour for colour, words in COLOUR_WORDS.items() for word in words}
 _SHAPE_OF = {word: shape for shape, words in SHAPE_WORDS.items() for word in words}
+_PLACE_OF = {word: shape for shape, words in PLACE_WORDS.items() for word in words}
 
 
 class TaskKind(enum.Enum):
-    """What the robot does with the target: drive to it, or touch it with a hand."""
+    """What the robot does with the target: drive to it, touch it with a hand, pick it up (lift
+    it and hold it), or put it on or in a place (and let go)."""
 
     GO_TO = "go_to"
     REACH = "reach"
+    PICK = "pick"
+    PLACE = "place"
+
+
+# How high a picked object must be above where it rested when the task began, and for how long
+# it must stay there, held by both fingers.
+LIFT_HEIGHT = 0.05  # metres
+HOLD_SECONDS = {TaskKind.PICK: 1.0, TaskKind.PLACE: 0.3}  # PLACE: released and at rest this long
+# Picking and placing take longer than touching: grasping, lifting, holding, carrying, letting go.
+EXTRA_TIME = {TaskKind.PICK: 5.0, TaskKind.PLACE: 15.0}  # seconds on top of the scene's timeout
+_DONE = {
+    TaskKind.GO_TO: "reached",
+    TaskKind.REACH: "reached",
+    TaskKind.PICK: "picked up",
+    TaskKind.PLACE: "put down",
+}
 
 
 @dataclass(frozen=True)
@@ -111,6 +145,32 @@ PHRASINGS: dict[TaskKind, Phrasings] = {
             "go and touch the {object}",
         ),
     ),
+    TaskKind.PICK: Phrasings(
+        train=(
+            "pick up the {object}",
+            "lift the {object}",
+            "grab the {object}",
+            "pick the {object} up",
+        ),
+        held_out=(
+            "grasp the {object}",
+            "raise the {object}",
+            "lift up the {object}",
+        ),
+    ),
+    # {on}: the place's preposition ("on the plate", "in the bowl").
+    TaskKind.PLACE: Phrasings(
+        train=(
+            "put the {object} {on} the {place}",
+            "place the {object} {on} the {place}",
+            "move the {object} to the {place}",
+        ),
+        held_out=(
+            "drop the {object} {on} the {place}",
+            "set the {object} down {on} the {place}",
+            "transfer the {object} to the {place}",
+        ),
+    ),
 }
 
 
@@ -123,7 +183,7 @@ class Split(enum.Enum):
 
 @dataclass(frozen=True)
 class SceneObject:
-    """A target object of a scene: its colour and shape words, and the MuJoCo body it is."""
+    """An object (or a place) of a scene: its colour and shape words, and the MuJoCo body it is."""
 
     colour: str
     shape: str
@@ -144,53 +204,124 @@ def is_stop_command(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Task:
-    """An instruction and the object it names; `target` is None when it names none in the scene."""
+    """An instruction, what it asks for and the object it names (and, to put it down, the place);
+    `target` is None when the instruction names none in the scene, or no place to put it."""
 
     instruction: str
     target: SceneObject | None
     reason: str = ""
+    kind: TaskKind = TaskKind.REACH
+    place: SceneObject | None = None
 
 
-def make_task(instruction: str, objects: Sequence[SceneObject]) -> Task:
+def make_task(
+    instruction: str,
+    objects: Sequence[SceneObject],
+    places: Sequence[SceneObject] = (),
+    kinds: Sequence[TaskKind] = (TaskKind.REACH,),
+) -> Task:
     """The task an instruction asks for, resolving its target among the scene's objects.
 
-    The first colour word and the first shape word are the target's description ("the red cube
-    next to the ball" is the red cube); one of the two is enough when it picks a single object.
+    `kinds` are what the robot can do, the first being what an instruction means when it neither
+    asks to pick something up (a verb of PICK_VERBS) nor names a place to put it. The first colour
+    word and the first shape word are the target's description ("the red cube next to the ball"
+    is the red cube); one of the two is enough when it picks a single object. To put an object
+    down, the words from the one that leads to the place ("on", "in", "to" ...) name the place,
+    resolved the same way among `places`; the words before it name the object.
     """
     words = _WORD.findall(instruction.lower())
+    kind = _kind_of(words, kinds[0])
+    if kind not in kinds:
+        return Task(instruction, None, f"asks to {_ASKS[kind]}, which this robot cannot do", kind)
+    place_words: list[str] = []
+    if kind is TaskKind.PLACE:
+        split = _place_phrase_start(words)
+        words, place_words = words[:split], words[split:]
+    target, reason = _resolve(words, objects, _SHAPE_OF, "object")
+    if target is None or kind is not TaskKind.PLACE:
+        return Task(instruction, target, reason, kind)
+    place, reason = _resolve(place_words, places, _PLACE_OF, "place")
+    if place is None:
+        return Task(instruction, None, reason, kind)
+    return Task(instruction, target, kind=kind, place=place)
+
+
+_ASKS = {TaskKind.PICK: "pick something up", TaskKind.PLACE: "put something down"}
+
+
+def _kind_of(words: Sequence[str], default: TaskKind) -> TaskKind:
+    if any(_singular(word, _PLACE_OF) in _PLACE_OF for word in words):
+        return TaskKind.PLACE
+    if PICK_VERBS.intersection(words):
+        return TaskKind.PICK
+    return default
+
+
+def _place_phrase_start(words: Sequence[str]) -> int:
+    """Where the words naming the place begin: at the link word before the first place noun
+    ("put the red cube | on the blue plate"), else at that noun."""
+    noun = next(i for i, word in enumerate(words) if _singular(word, _PLACE_OF) in _PLACE_OF)
+    return next((i for i in range(noun - 1, -1, -1) if words[i] in _PLACE_LINKS), noun)
+
+
+def _resolve(
+    words: Sequence[str],
+    candidates: Sequence[SceneObject],
+    shape_of: dict[str, str],
+    what: str,
+) -> tuple[SceneObject | None, str]:
+    """The one candidate the words describe, or None and the reason."""
     colour = next((_COLOUR_OF[w] for w in words if w in _COLOUR_OF), None)
-    shape = next((_SHAPE_OF[s] for s in (_singular(w) for w in words) if s in _SHAPE_OF), None)
-    have = ", ".join(obj.name for obj in objects)
+    shape = next(
+        (shape_of[s] for s in (_singular(w, shape_of) for w in words) if s in shape_of), None
+    )
+    have = ", ".join(obj.name for obj in candidates) or "none"
     if colour is None and shape is None:
-        return Task(instruction, None, f"names no object I know (the scene has: {have})")
+        return None, f"names no {what} I know (the scene has: {have})"
     matches = [
         obj
-        for obj in objects
+        for obj in candidates
         if (colour is None or obj.colour == colour) and (shape is None or obj.shape == shape)
     ]
     wanted = " ".join(part for part in (colour, shape) if part)
     if not matches:
-        return Task(instruction, None, f"there is no {wanted} here (the scene has: {have})")
+        return None, f"there is no {wanted} here (the scene has: {have})"
     if len(matches) > 1:
         names = ", ".join(obj.name for obj in matches)
-        return Task(instruction, None, f"'{wanted}' is ambiguous: {names}")
-    return Task(instruction, matches[0])
+        return None, f"'{wanted}' is ambiguous: {names}"
+    return matches[0], ""
 
 
-def _singular(word: str) -> str:
-    return word[:-1] if word.endswith("s") and word[:-1] in _SHAPE_OF else word
+def _singular(word: str, nouns: dict[str, str] = _SHAPE_OF) -> str:
+    return word[:-1] if word.endswith("s") and word[:-1] in nouns else word
 
 
 def describe(
-    target: SceneObject, kind: TaskKind, rng: np.random.Generator, split: Split = Split.TRAIN
+    target: SceneObject,
+    kind: TaskKind,
+    rng: np.random.Generator,
+    split: Split = Split.TRAIN,
+    place: SceneObject | None = None,
 ) -> str:
-    """A random instruction for `target`, written with the training or the held-out words."""
+    """A random instruction for `target` (to be put on or in `place`, for PLACE), written with
+    the training or the held-out words."""
     phrasings = PHRASINGS[kind]
     templates = phrasings.train if split is Split.TRAIN else phrasings.held_out
     nouns = (TRAIN_NOUNS if split is Split.TRAIN else HELD_OUT_NOUNS)[target.shape]
     template = templates[rng.integers(len(templates))]
     noun = nouns[rng.integers(len(nouns))]
-    return template.format(object=f"{target.colour} {noun}")
+    if kind is not TaskKind.PLACE:
+        return template.format(object=f"{target.colour} {noun}")
+    if place is None:
+        raise ValueError("a PLACE instruction needs a place to name")
+    place_nouns = (TRAIN_PLACE_NOUNS if split is Split.TRAIN else HELD_OUT_PLACE_NOUNS)[place.shape]
+    place_noun = place_nouns[rng.integers(len(place_nouns))]
+    # The place's colour half of the time: "the bowl" as often as "the grey bowl".
+    if rng.integers(2):
+        place_noun = f"{place.colour} {place_noun}"
+    return template.format(
+        object=f"{target.colour} {noun}", place=place_noun, on=PLACE_PREPOSITIONS[place.shape]
+    )
 
 
 class TaskState(enum.Enum):
@@ -212,6 +343,8 @@ class TaskStatus:
     state: TaskState
     instruction: str = ""
     target: str | None = None
+    place: str | None = None  # where the target goes (PLACE tasks)
+    kind: str = ""  # the TaskKind's value, once a task is given
     started_at: float | None = None
     finished_at: float | None = None
     distance: float | None = None  # metres from the robot (or hand) to the target
@@ -227,10 +360,12 @@ class TaskStatus:
 
 
 class TaskTracker:
-    """The status of one task over time: running until success within a distance, or a timeout.
+    """The status of one task over time: running until success, or a timeout.
 
-    The outcome is kept once reached (a task that succeeded stays succeeded, with its time, even if
-    the robot moves on) until a new task starts.
+    Success: within `success_distance` of the target, or, where the world judges the goal itself
+    (picked up, put down), the goal met without a break for the kind's HOLD_SECONDS. PICK and
+    PLACE tasks get EXTRA_TIME on top of `timeout`. The outcome is kept once reached (a task that
+    succeeded stays succeeded, with its time, even if the robot moves on) until a new task starts.
     """
 
     def __init__(self, success_distance: float, timeout: float) -> None:
@@ -242,6 +377,7 @@ class TaskTracker:
         self.timeout = timeout
         self.task: Task | None = None
         self._status = TaskStatus(TaskState.IDLE, message="no task given")
+        self._met_since: float | None = None
 
     @property
     def status(self) -> TaskStatus:
@@ -249,35 +385,62 @@ class TaskTracker:
 
     def start(self, task: Task, now: float) -> TaskStatus:
         self.task = task
+        self._met_since = None
         if task.target is None:
             self._status = TaskStatus(
-                TaskState.UNKNOWN_TARGET, task.instruction, None, now, message=task.reason
+                TaskState.UNKNOWN_TARGET,
+                task.instruction,
+                kind=task.kind.value,
+                started_at=now,
+                message=task.reason,
             )
         else:
+            place = task.place.name if task.place is not None else None
             self._status = TaskStatus(
                 TaskState.RUNNING,
                 task.instruction,
                 task.target.name,
+                place,
+                task.kind.value,
                 now,
-                message=f"{task.instruction!r}: going for the {task.target.name}",
+                message=f"{task.instruction!r}: going for the {task.target.name}"
+                + (f", to the {place}" if place else ""),
             )
         return self._status
 
     def clear(self) -> None:
         """Forget the task (a new episode starts with none)."""
         self.task = None
+        self._met_since = None
         self._status = TaskStatus(TaskState.IDLE, message="no task given")
 
-    def update(self, now: float, distance: float | None) -> TaskStatus:
-        """Advance with the robot's current distance to the target (None when there is none)."""
-        status = self._status
-        if status.state is not TaskState.RUNNING or distance is None:
+    def time_limit(self, kind: TaskKind) -> float:
+        """Seconds a task of this kind may take."""
+        return self.timeout + EXTRA_TIME.get(kind, 0.0)
+
+    def update(
+        self, now: float, distance: float | None, goal_met: bool | None = None
+    ) -> TaskStatus:
+        """Advance with the robot's current distance to the target (None when there is none) and,
+        for goals the world judges itself, whether the goal is met now (None: judge by distance)."""
+        status, task = self._status, self.task
+        if status.state is not TaskState.RUNNING or distance is None or task is None:
             return status
         started = status.started_at if status.started_at is not None else now
-        if distance <= self.success_distance:
-            state, message = TaskState.SUCCEEDED, f"reached the {status.target}"
-        elif now - started >= self.timeout:
-            state, message = TaskState.TIMED_OUT, f"not reached within {self.timeout:g} s"
+        met = distance <= self.success_distance if goal_met is None else goal_met
+        if not met:
+            self._met_since = None
+        elif self._met_since is None:
+            self._met_since = now
+        done = _DONE[task.kind]
+        limit = self.time_limit(task.kind)
+        if met and now - self._met_since >= HOLD_SECONDS.get(task.kind, 0.0):
+            where = (
+                f" {PLACE_PREPOSITIONS[task.place.shape]} the {status.place}" if task.place else ""
+            )
+            state, message = TaskState.SUCCEEDED, f"{done} the {status.target}{where}"
+        elif now - started >= limit:
+            state, message = TaskState.TIMED_OUT, f"not {done} within {limit:g} s"
         else:
             self._status = replace(status, distance=distance)
             return self._status

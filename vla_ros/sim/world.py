@@ -3,8 +3,9 @@
 The world is what the sim node, data collection and closed-loop evaluation share. Commands are
 in physical units in the scene's `action_names` order (linear_x and angular_z for the mobile base,
 joint velocities for the arm and the humanoid), held until the next command, and applied through
-velocity servos every physics step. Everything that varies per episode (start pose, object
-placement) comes from the episode's seed, so an episode replays exactly from its seed and the
+velocity servos every physics step; a gripper's finger velocity moves its position target.
+Everything that varies per episode (start pose, object and place placement) comes from the
+episode's seed, so an episode replays exactly from its seed and the
 same commands.
 
 Rendering is headless (MUJOCO_GL defaults to EGL, see vla_ros/sim/__init__.py); each world owns
@@ -23,6 +24,7 @@ import numpy as np
 
 from vla_ros.sim.scenes import Drive, SceneSpec, scene_spec
 from vla_ros.sim.tasks import (
+    LIFT_HEIGHT,
     SceneObject,
     TaskKind,
     TaskStatus,
@@ -35,7 +37,11 @@ DEFAULT_CAMERA_SIZE = (240, 320)  # (height, width): the sim node's default came
 MAX_CAMERA_SIDE = 4096
 REACH_CLEARANCE = 0.02  # metres above an object's top where a hand "touches" it
 _OBJECT_PREFIX = "object_"
+_PLACE_PREFIX = "place_"
 _PLACEMENT_TRIES = 10_000
+# An object is at rest below these speeds (a put-down object must have stopped moving).
+REST_SPEED = 0.02  # m/s
+REST_SPIN = 0.5  # rad/s
 
 
 class JointState(NamedTuple):
@@ -67,7 +73,8 @@ class SimWorld:
         self._renderer: mujoco.Renderer | None = None
         self._gl_thread: ThreadPoolExecutor | None = None
         self._camera_id = self._id(mujoco.mjtObj.mjOBJ_CAMERA, self.spec.camera)
-        self.objects = self._find_objects()
+        self.objects = self._find_objects(_OBJECT_PREFIX)
+        self.places = self._find_objects(_PLACE_PREFIX, required=False)
         self._joint_qpos = {name: self._qpos_address(name) for name in self._all_joint_names()}
         self._joint_dof = {
             name: int(self.model.jnt_dofadr[self._id(mujoco.mjtObj.mjOBJ_JOINT, name)])
@@ -75,10 +82,28 @@ class SimWorld:
         }
         self._limits = np.asarray(self.spec.action_limits, dtype=float)
         self._command = np.zeros(len(self.spec.action_names))
+        gripper = self.spec.gripper
         if self.spec.drive is Drive.JOINT_VELOCITY:
-            self._command_actuators = np.array(
-                [self._id(mujoco.mjtObj.mjOBJ_ACTUATOR, name) for name in self.spec.action_names]
+            # Velocity servos, all but the gripper's position actuator (driven in `step`).
+            self._servo_channels = np.array(
+                [
+                    i
+                    for i, n in enumerate(self.spec.action_names)
+                    if gripper is None or n != gripper.joint
+                ],
+                dtype=int,
             )
+            self._command_actuators = np.array(
+                [self._actuator(self.spec.action_names[i]) for i in self._servo_channels], dtype=int
+            )
+        if gripper is not None:
+            self._finger_channel = self.spec.action_names.index(gripper.joint)
+            self._finger_actuator = self._actuator(gripper.joint)
+            self._finger_range = self.model.actuator_ctrlrange[self._finger_actuator].copy()
+            self._finger_bodies = {
+                self._id(mujoco.mjtObj.mjOBJ_BODY, body) for body in gripper.finger_bodies
+            }
+        self._rest_height: dict[str, float] = {}
         self.tracker = TaskTracker(
             self.spec.success_distance,
             episode_timeout if episode_timeout is not None else self.spec.episode_timeout,
@@ -104,10 +129,15 @@ class SimWorld:
         self._place_objects(rng)
         self._command[:] = 0.0
         self.data.ctrl[:] = 0.0
+        if self.spec.gripper is not None:
+            # The finger's target starts where the finger is: a zero command holds it there.
+            self.data.ctrl[self._finger_actuator] = self.joint_positions([self.spec.gripper.joint])[
+                0
+            ]
         mujoco.mj_forward(self.model, self.data)
         self.tracker.clear()
         if self._instruction is not None:
-            self.tracker.start(make_task(self._instruction, self.objects), self.time)
+            self._start_task(self._instruction)
         return self._update_task()
 
     def set_instruction(self, text: str) -> TaskStatus:
@@ -115,8 +145,14 @@ class SimWorld:
         if is_stop_command(text):
             return self.task_status()
         self._instruction = text
-        self.tracker.start(make_task(text, self.objects), self.time)
+        self._start_task(text)
         return self._update_task()
+
+    def _start_task(self, text: str) -> None:
+        task = make_task(text, self.objects, self.places, self.spec.task_kinds)
+        # "Lifted" is measured from where each object rests when the task begins.
+        self._rest_height = {obj.body: float(self.object_position(obj)[2]) for obj in self.objects}
+        self.tracker.start(task, self.time)
 
     def task_status(self) -> TaskStatus:
         return self.tracker.status
@@ -140,7 +176,7 @@ class SimWorld:
             raise ValueError(f"command has NaN or inf values: {command.tolist()}")
         self._command = np.clip(command, -self._limits, self._limits)
         if self.spec.drive is Drive.JOINT_VELOCITY:
-            self.data.ctrl[self._command_actuators] = self._command
+            self.data.ctrl[self._command_actuators] = self._command[self._servo_channels]
 
     def apply_joint_velocities(self, values: np.ndarray | list[float]) -> None:
         """Hold these velocities of the scene's `joint_names` (rad/s) until the next command.
@@ -180,7 +216,16 @@ class SimWorld:
         if not duration > 0:
             raise ValueError(f"step duration must be positive, got {duration}")
         steps = max(1, round(duration / self.model.opt.timestep))
-        if self.spec.base is None:
+        finger_speed = 0.0 if self.spec.gripper is None else self._command[self._finger_channel]
+        if finger_speed != 0.0:
+            # The finger's position target moves at the commanded speed, a step at a time, and
+            # stops at the ends of its range (a target beyond them would squeeze without limit).
+            change = finger_speed * self.model.opt.timestep
+            for _ in range(steps):
+                target = self.data.ctrl[self._finger_actuator] + change
+                self.data.ctrl[self._finger_actuator] = np.clip(target, *self._finger_range)
+                mujoco.mj_step(self.model, self.data)
+        elif self.spec.base is None:
             mujoco.mj_step(self.model, self.data, nstep=steps)
         else:
             # The base's servo targets are world-frame velocities: refresh them as it turns.
@@ -249,8 +294,87 @@ class SimWorld:
     # --- ground truth (for tasks, experts and tests) -------------------------------------------
 
     def object_position(self, obj: SceneObject) -> np.ndarray:
+        """The centre of an object or a place (a free body's position, or a fixed one's)."""
         body = self._id(mujoco.mjtObj.mjOBJ_BODY, obj.body)
-        return self.data.mocap_pos[self.model.body_mocapid[body]].copy()
+        mocap = self.model.body_mocapid[body]
+        if mocap >= 0:
+            return self.data.mocap_pos[mocap].copy()
+        address = int(self.model.jnt_qposadr[self.model.body_jntadr[body]])
+        return self.data.qpos[address : address + 3].copy()
+
+    def object_velocity(self, obj: SceneObject) -> tuple[float, float]:
+        """How fast an object moves (m/s) and spins (rad/s); zero for fixed ones."""
+        body = self._id(mujoco.mjtObj.mjOBJ_BODY, obj.body)
+        if self.model.body_jntnum[body] == 0:
+            return 0.0, 0.0
+        address = int(self.model.jnt_dofadr[self.model.body_jntadr[body]])
+        velocity = self.data.qvel[address : address + 6]
+        return float(np.linalg.norm(velocity[:3])), float(np.linalg.norm(velocity[3:]))
+
+    def object_yaw(self, obj: SceneObject) -> float:
+        """The object's turn about the vertical (radians), from its orientation."""
+        rotation = self.data.xmat[self._id(mujoco.mjtObj.mjOBJ_BODY, obj.body)].reshape(3, 3)
+        return math.atan2(rotation[1, 0], rotation[0, 0])
+
+    def half_height(self, obj: SceneObject) -> float:
+        """How far an object (its first geom, upright) reaches above its centre."""
+        body = self._id(mujoco.mjtObj.mjOBJ_BODY, obj.body)
+        return _half_height(self.model, int(self.model.body_geomadr[body]))
+
+    def place_surface(self, place: SceneObject) -> tuple[np.ndarray, float, float]:
+        """A place's centre (x, y), the height of the surface things rest on, and its radius:
+        its first geom is that surface (a plate, a bowl's floor)."""
+        body = self._id(mujoco.mjtObj.mjOBJ_BODY, place.body)
+        geom = int(self.model.body_geomadr[body])
+        centre = self.object_position(place) + self.model.geom_pos[geom]
+        top = float(centre[2] + _half_height(self.model, geom))
+        return centre[:2], top, float(self.model.geom_size[geom][0])
+
+    def rest_height(self, obj: SceneObject) -> float:
+        """The height of the object's centre when the current task began."""
+        return self._rest_height.get(obj.body, float(self.object_position(obj)[2]))
+
+    def touching(self, obj: SceneObject, bodies: set[int]) -> set[int]:
+        """Which of `bodies` (ids) touch the object now."""
+        body = self._id(mujoco.mjtObj.mjOBJ_BODY, obj.body)
+        touched = set()
+        geom_body = self.model.geom_bodyid
+        for contact in self.data.contact[: self.data.ncon]:
+            first, second = geom_body[contact.geom1], geom_body[contact.geom2]
+            if first == body and second in bodies:
+                touched.add(int(second))
+            elif second == body and first in bodies:
+                touched.add(int(first))
+        return touched
+
+    def fingers_touching(self, obj: SceneObject) -> int:
+        """How many of the gripper's fingers touch the object (0 without a gripper)."""
+        return 0 if self.spec.gripper is None else len(self.touching(obj, self._finger_bodies))
+
+    def finger_target(self) -> float:
+        """Where the gripper's position controller is taking the finger joint now."""
+        if self.spec.gripper is None:
+            raise ValueError(f"scene {self.spec.name!r} has no gripper")
+        return float(self.data.ctrl[self._finger_actuator])
+
+    def grasped(self, obj: SceneObject) -> bool:
+        """Held between the fingers: both touch it."""
+        return self.spec.gripper is not None and self.fingers_touching(obj) == 2
+
+    def rests_on(self, obj: SceneObject, place: SceneObject) -> bool:
+        """The object lies on or in the place: its centre within the place's radius, touching
+        the place and nothing of the gripper, and still."""
+        centre, _, radius = self.place_surface(place)
+        position = self.object_position(obj)
+        place_body = self._id(mujoco.mjtObj.mjOBJ_BODY, place.body)
+        speed, spin = self.object_velocity(obj)
+        return (
+            float(np.linalg.norm(position[:2] - centre)) <= radius
+            and bool(self.touching(obj, {place_body}))
+            and self.fingers_touching(obj) == 0
+            and speed < REST_SPEED
+            and spin < REST_SPIN
+        )
 
     def find_object(self, name: str) -> SceneObject:
         for obj in self.objects:
@@ -324,6 +448,17 @@ class SimWorld:
     # --- internals -----------------------------------------------------------------------------
 
     def _update_task(self) -> TaskStatus:
+        task = self.tracker.task
+        if task is None or task.target is None:
+            return self.tracker.update(self.time, None)
+        if task.kind is TaskKind.PICK:
+            lifted = self.object_position(task.target)[2] - self.rest_height(task.target)
+            goal_met = lifted >= LIFT_HEIGHT and self.grasped(task.target)
+            return self.tracker.update(self.time, self.target_distance(), goal_met)
+        if task.kind is TaskKind.PLACE and task.place is not None:
+            centre, _, _ = self.place_surface(task.place)
+            distance = float(np.linalg.norm(self.object_position(task.target)[:2] - centre))
+            return self.tracker.update(self.time, distance, self.rests_on(task.target, task.place))
         return self.tracker.update(self.time, self.target_distance())
 
     def _drive_base(self) -> None:
@@ -343,8 +478,11 @@ class SimWorld:
     def _place_robot(self, rng: np.random.Generator) -> None:
         for name, angle in self.spec.home_pose.items():
             self.data.qpos[self._joint_qpos[name]] = angle
+        gripper = self.spec.gripper
         if self.spec.home_noise > 0:
             for name in self.spec.joint_names:
+                if gripper is not None and name == gripper.joint:
+                    continue  # the gripper starts open, always
                 self.data.qpos[self._joint_qpos[name]] += rng.uniform(
                     -self.spec.home_noise, self.spec.home_noise
                 )
@@ -354,12 +492,29 @@ class SimWorld:
                 low, high = self.model.jnt_range[joint]
                 address = self._joint_qpos[name]
                 self.data.qpos[address] = np.clip(self.data.qpos[address], low, high)
+        if gripper is not None:
+            self._mirror_finger(gripper.joint)
         base = self.spec.base
         if base is not None:
             x_joint, y_joint, yaw_joint = base.planar_joints
             self.data.qpos[self._joint_qpos[x_joint]] = rng.uniform(-1, 1) * base.start_area
             self.data.qpos[self._joint_qpos[y_joint]] = rng.uniform(-1, 1) * base.start_area
             self.data.qpos[self._joint_qpos[yaw_joint]] = rng.uniform(-math.pi, math.pi)
+
+    def _mirror_finger(self, joint_name: str) -> None:
+        """Start the joints an equality couples to the finger joint (the other finger) where the
+        equality puts them, so the constraint does not yank them there in the first step."""
+        joint = self._id(mujoco.mjtObj.mjOBJ_JOINT, joint_name)
+        for index in range(self.model.neq):
+            if (
+                self.model.eq_type[index] == mujoco.mjtEq.mjEQ_JOINT
+                and self.model.eq_obj2id[index] == joint
+            ):
+                follower = self.model.eq_obj1id[index]
+                offset, gain = self.model.eq_data[index][:2]
+                self.data.qpos[self.model.jnt_qposadr[follower]] = (
+                    offset + gain * self.data.qpos[self._joint_qpos[joint_name]]
+                )
 
     def _place_objects(self, rng: np.random.Generator) -> None:
         placement = self.spec.placement
@@ -382,31 +537,69 @@ class SimWorld:
         else:
             raise RuntimeError(f"scene {self.spec.name!r}: objects do not fit their placement area")
         for obj, xy in zip(self.objects, placed, strict=True):
-            body = self._id(mujoco.mjtObj.mjOBJ_BODY, obj.body)
-            mocap = self.model.body_mocapid[body]
-            # Heights stay as the MJCF sets them: each object rests on its support.
-            self.data.mocap_pos[mocap, :2] = xy
-            self.data.mocap_pos[mocap, 2] = self.model.body_pos[body, 2]
+            self._put(obj, xy)
+        if self.places:
+            self._place_places(rng, placed)
 
-    def _find_objects(self) -> tuple[SceneObject, ...]:
+    def _place_places(self, rng: np.random.Generator, objects_xy: list[np.ndarray]) -> None:
+        area = self.spec.place_placement
+        if area is None:
+            raise ValueError(f"scene {self.spec.name!r} has places but no place_placement")
+        for _ in range(_PLACEMENT_TRIES):
+            first_side = rng.choice([-1.0, 1.0])
+            spots = [
+                np.array([rng.uniform(*area.x_range), side * rng.uniform(*area.y_range)])
+                for side in (first_side * (-1) ** index for index in range(len(self.places)))
+            ]
+            if all(
+                np.linalg.norm(spot - other) >= area.min_spacing
+                for spot in spots
+                for other in objects_xy
+            ):
+                break
+        else:
+            raise RuntimeError(f"scene {self.spec.name!r}: places do not fit beside the objects")
+        for place, xy in zip(self.places, spots, strict=True):
+            self._put(place, xy)
+
+    def _put(self, obj: SceneObject, xy: np.ndarray) -> None:
+        """Stand an object (or a place) at `xy`, upright, at the height the MJCF rests it at."""
+        body = self._id(mujoco.mjtObj.mjOBJ_BODY, obj.body)
+        position = np.array([xy[0], xy[1], self.model.body_pos[body, 2]])
+        mocap = self.model.body_mocapid[body]
+        if mocap >= 0:
+            self.data.mocap_pos[mocap] = position
+            return
+        address = int(self.model.jnt_qposadr[self.model.body_jntadr[body]])
+        self.data.qpos[address : address + 3] = position
+        self.data.qpos[address + 3 : address + 7] = (1.0, 0.0, 0.0, 0.0)
+
+    def _find_objects(self, prefix: str, required: bool = True) -> tuple[SceneObject, ...]:
+        """The bodies named <prefix><colour>_<shape>: fixed (mocap) or free (one free joint)."""
         objects = []
         for body in range(self.model.nbody):
             name = self.model.body(body).name
-            if not name.startswith(_OBJECT_PREFIX):
+            if not name.startswith(prefix):
                 continue
-            colour, _, shape = name[len(_OBJECT_PREFIX) :].partition("_")
-            if self.model.body_mocapid[body] < 0 or not shape:
+            colour, _, shape = name[len(prefix) :].partition("_")
+            free = (
+                self.model.body_jntnum[body] == 1
+                and self.model.jnt_type[self.model.body_jntadr[body]] == mujoco.mjtJoint.mjJNT_FREE
+            )
+            if not (self.model.body_mocapid[body] >= 0 or free) or not shape:
                 raise ValueError(
-                    f"{self.spec.model_file}: object body {name!r} must be a mocap body named "
-                    f"{_OBJECT_PREFIX}<colour>_<shape>"
+                    f"{self.spec.model_file}: body {name!r} must be a mocap body or have one free "
+                    f"joint, and be named {prefix}<colour>_<shape>"
                 )
             objects.append(SceneObject(colour, shape, name))
-        if not objects:
-            raise ValueError(f"{self.spec.model_file} has no {_OBJECT_PREFIX}* bodies")
+        if required and not objects:
+            raise ValueError(f"{self.spec.model_file} has no {prefix}* bodies")
         return tuple(objects)
 
     def _all_joint_names(self) -> tuple[str, ...]:
-        return tuple(self.model.joint(j).name for j in range(self.model.njnt))
+        # Objects' free joints have no names: they are not the robot's.
+        names = (self.model.joint(j).name for j in range(self.model.njnt))
+        return tuple(name for name in names if name)
 
     def _qpos_address(self, joint_name: str) -> int:
         return int(self.model.jnt_qposadr[self._id(mujoco.mjtObj.mjOBJ_JOINT, joint_name)])
