@@ -44,9 +44,19 @@ GRIPPER_KINDS = (TaskKind.REACH, TaskKind.PICK, TaskKind.PLACE)
         ("go to the crimson box", "red cube"),
         ("the green spheres", "green sphere"),
         ("go to the red cube next to the ball", "red cube"),
+        ("the ball next to the red cube", "green sphere"),
+        # a distractor named is never the target
+        ("go to the red cube, not the green ball", "red cube"),
+        ("not the green ball but the red cube", "red cube"),
+        ("reach the blue one, not the yellow capsule", "blue cylinder"),
+        ("go to the ball, not the red one", "green sphere"),
+        ("go to the sphere instead of the cube", "green sphere"),
+        ("go to the green ball rather than the red cube", "green sphere"),
     ],
 )
-def test_instructions_name_their_target_by_colour_shape_and_synonyms(instruction, target):
+def test_instructions_name_their_target_by_colour_shape_synonyms_and_what_is_not_meant(
+    instruction, target
+):
     task = make_task(instruction, OBJECTS)
     assert task.target is not None and task.target.name == target
 
@@ -58,6 +68,10 @@ def test_instructions_name_their_target_by_colour_shape_and_synonyms(instruction
         ("go to the red ball", "no red sphere"),
         ("dance a little", "names no object"),
         ("", "names no object"),
+        # only what is not meant: no single object
+        ("not the green ball", "'object other than the green sphere' is ambiguous"),
+        ("don't go to the red cube", "other than the red cube"),
+        ("the cube that is not red", "no cube other than the red one"),
     ],
 )
 def test_an_absent_or_unnamed_object_is_a_task_without_target_and_says_why(instruction, reason):
@@ -71,6 +85,12 @@ def test_a_description_matching_two_objects_is_ambiguous():
     objects = (*OBJECTS, SceneObject("red", "sphere", "object_red_sphere"))
     task = make_task("go to the red one", objects)
     assert task.target is None and "ambiguous" in task.reason
+
+
+def test_a_negated_place_is_not_where_the_object_goes():
+    task = make_task("put the cube in the bowl, not on the plate", OBJECTS, PLACES, GRIPPER_KINDS)
+    assert task.target is not None and task.target.name == "red cube"
+    assert task.place is not None and task.place.name == "grey bowl"
 
 
 @pytest.mark.parametrize("text", ["stop", "HALT!", "please freeze now", "stop the robot"])

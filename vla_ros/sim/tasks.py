@@ -82,6 +82,12 @@ _PLACE_LINKS = frozenset({"on", "onto", "in", "into", "inside", "to"})
 _WORD = re.compile(r"[a-z]+")
 _COLOUR_OF = {word: colour for colour, words in COLOUR_WORDS.items() for word in words}
 _SHAPE_OF = {word: shape for shape, words in SHAPE_WORDS.items() for word in words}
+# Words that start a phrase naming what is not meant: "not the green ball", "except the cube";
+# "instead of", "rather than", "other than" (the head word followed by "of" or "than").
+_NEGATIONS = frozenset({"not", "except", "excluding"})
+_NEGATION_HEADS = frozenset({"instead", "rather", "other"})
+# Nouns that end a description without naming a shape: "the red one", "the blue thing".
+_BARE_NOUNS = frozenset({"one", "thing", "object", "item"})
 _PLACE_OF = {word: shape for shape, words in PLACE_WORDS.items() for word in words}
 
 
@@ -227,9 +233,13 @@ def make_task(
     word and the first shape word are the target's description ("the red cube next to the ball"
     is the red cube); one of the two is enough when it picks a single object. To put an object
     down, the words from the one that leads to the place ("on", "in", "to" ...) name the place,
-    resolved the same way among `places`; the words before it name the object.
+    resolved the same way among `places`; the words before it name the object. A phrase after
+    "not", "except", "instead of", "rather than" or "other than" names what is not meant ("the
+    red cube, not the green ball"; "the cube that is not red"): it never makes the target, and
+    objects it describes are left out.
     """
-    words = _WORD.findall(instruction.lower())
+    # "don't" -> "do not": what follows is what is not meant.
+    words = _WORD.findall(instruction.lower().replace("n't", " not"))
     kind = _kind_of(words, kinds[0])
     if kind not in kinds:
         return Task(instruction, None, f"asks to {_ASKS[kind]}, which this robot cannot do", kind)
@@ -271,25 +281,69 @@ def _resolve(
     what: str,
 ) -> tuple[SceneObject | None, str]:
     """The one candidate the words describe, or None and the reason."""
-    colour = next((_COLOUR_OF[w] for w in words if w in _COLOUR_OF), None)
-    shape = next(
-        (shape_of[s] for s in (_singular(w, shape_of) for w in words) if s in shape_of), None
-    )
+    wanted, unwanted = _phrases(words, shape_of)
+    colour, shape = _attributes(wanted, shape_of)
+    excluded = [_attributes(phrase, shape_of) for phrase in unwanted]
+    excluded = [pair for pair in excluded if pair != (None, None)]
     have = ", ".join(obj.name for obj in candidates) or "none"
-    if colour is None and shape is None:
+    if colour is None and shape is None and not excluded:
         return None, f"names no {what} I know (the scene has: {have})"
     matches = [
         obj
         for obj in candidates
-        if (colour is None or obj.colour == colour) and (shape is None or obj.shape == shape)
+        if _fits(obj, colour, shape) and not any(_fits(obj, *pair) for pair in excluded)
     ]
-    wanted = " ".join(part for part in (colour, shape) if part)
+    wanted_words = " ".join(part for part in (colour, shape) if part) or what
+    if excluded:
+        wanted_words += " other than the " + " or the ".join(_named(*pair) for pair in excluded)
     if not matches:
-        return None, f"there is no {wanted} here (the scene has: {have})"
+        return None, f"there is no {wanted_words} here (the scene has: {have})"
     if len(matches) > 1:
         names = ", ".join(obj.name for obj in matches)
-        return None, f"'{wanted}' is ambiguous: {names}"
+        return None, f"'{wanted_words}' is ambiguous: {names}"
     return matches[0], ""
+
+
+def _phrases(words: Sequence[str], shape_of: dict[str, str]) -> tuple[list[str], list[list[str]]]:
+    """(the words of the phrase that describes the target, the phrases that say what is not
+    meant). The target's phrase ends at its noun, so "the cube next to the red ball" describes
+    a cube; a negated phrase runs from its negation to its noun (or to the end)."""
+    wanted: list[str] = []
+    unwanted: list[list[str]] = []
+    negated: list[str] | None = None
+    wanted_done = False
+    for index, word in enumerate(words):
+        following = words[index + 1] if index + 1 < len(words) else ""
+        if word in _NEGATIONS or (word in _NEGATION_HEADS and following in ("of", "than")):
+            negated = []
+            unwanted.append(negated)
+            continue
+        is_noun = _singular(word, shape_of) in shape_of or word in _BARE_NOUNS
+        if negated is not None:
+            negated.append(word)
+            if is_noun:
+                negated = None
+        elif not wanted_done:
+            wanted.append(word)
+            wanted_done = is_noun
+    return wanted, unwanted
+
+
+def _attributes(words: Sequence[str], shape_of: dict[str, str]) -> tuple[str | None, str | None]:
+    """(colour, shape) as the words name them: the first of each, None where none is named."""
+    colour = next((_COLOUR_OF[w] for w in words if w in _COLOUR_OF), None)
+    shape = next(
+        (shape_of[s] for s in (_singular(w, shape_of) for w in words) if s in shape_of), None
+    )
+    return colour, shape
+
+
+def _named(colour: str | None, shape: str | None) -> str:
+    return f"{colour} one" if shape is None else " ".join(filter(None, (colour, shape)))
+
+
+def _fits(obj: SceneObject, colour: str | None, shape: str | None) -> bool:
+    return (colour is None or obj.colour == colour) and (shape is None or obj.shape == shape)
 
 
 def _singular(word: str, nouns: dict[str, str] = _SHAPE_OF) -> str:
