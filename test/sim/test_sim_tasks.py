@@ -14,6 +14,7 @@ from vla_ros.sim.tasks import (
     TaskKind,
     TaskState,
     TaskTracker,
+    Whereabouts,
     describe,
     is_stop_command,
     make_task,
@@ -85,6 +86,43 @@ def test_a_description_matching_two_objects_is_ambiguous():
     objects = (*OBJECTS, SceneObject("red", "sphere", "object_red_sphere"))
     task = make_task("go to the red one", objects)
     assert task.target is None and "ambiguous" in task.reason
+
+
+TWO_CUBES = (
+    SceneObject("red", "cube", "object_red_cube"),
+    SceneObject("red", "cube", "object_red_cube_2"),
+    SceneObject("green", "sphere", "object_green_sphere"),
+)
+# The first red cube is left of the second and farther from the robot.
+WHEREABOUTS = {
+    "object_red_cube": Whereabouts(across=-0.5, distance=0.4),
+    "object_red_cube_2": Whereabouts(across=0.3, distance=0.2),
+    "object_green_sphere": Whereabouts(across=0.0, distance=0.1),
+}
+
+
+@pytest.mark.parametrize(
+    ("instruction", "body"),
+    [
+        ("go to the left cube", "object_red_cube"),
+        ("go to the red cube on the right", "object_red_cube_2"),
+        ("the cube nearest you", "object_red_cube_2"),
+        ("reach the farthest red block", "object_red_cube"),
+        ("the nearest one", "object_green_sphere"),
+    ],
+)
+def test_a_word_of_place_picks_one_of_two_objects_the_description_fits(instruction, body):
+    task = make_task(instruction, TWO_CUBES, whereabouts=WHEREABOUTS)
+    assert task.target is not None and task.target.body == body
+
+
+def test_a_word_of_place_without_knowing_where_things_are_leaves_it_ambiguous():
+    task = make_task("go to the left cube", TWO_CUBES)
+    assert task.target is None and "'left' does not tell them apart" in task.reason
+    out_of_view = {**WHEREABOUTS, "object_red_cube": Whereabouts(across=None, distance=0.4)}
+    assert make_task("go to the left cube", TWO_CUBES, whereabouts=out_of_view).target is None
+    nearest = make_task("the nearest cube", TWO_CUBES, whereabouts=out_of_view).target
+    assert nearest is not None and nearest.body == "object_red_cube_2"
 
 
 def test_a_negated_place_is_not_where_the_object_goes():

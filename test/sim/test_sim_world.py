@@ -184,6 +184,18 @@ def test_an_absent_target_is_reported_and_nothing_moves(worlds):
     assert world.task_status().state is TaskState.UNKNOWN_TARGET
 
 
+def test_the_world_says_where_each_object_is_for_words_of_place(worlds):
+    world = worlds("arm")
+    world.reset(5)
+    nearest = min(world.objects, key=world.distance_to)
+    farthest = max(world.objects, key=world.distance_to)
+    leftmost = min(world.objects, key=lambda obj: world.camera_pixel(world.object_position(obj))[1])
+    assert world.set_instruction("reach the nearest one").target == nearest.name
+    assert world.set_instruction("reach the farthest one").target == farthest.name
+    assert world.set_instruction("reach the leftmost one").target == leftmost.name
+    assert len({nearest.name, farthest.name}) == 2
+
+
 def test_a_stop_command_keeps_the_task(worlds):
     world = worlds("mobile")
     world.reset(seed=0)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -86,6 +86,14 @@ _SHAPE_OF = {word: shape for shape, words in SHAPE_WORDS.items() for word in wor
 # "instead of", "rather than", "other than" (the head word followed by "of" or "than").
 _NEGATIONS = frozenset({"not", "except", "excluding"})
 _NEGATION_HEADS = frozenset({"instead", "rather", "other"})
+# Words that pick one of several objects a description fits: (sign, measure); the object with
+# the smallest sign x measure is meant.
+_SPATIAL_WORDS: dict[str, tuple[int, Callable[[Whereabouts], float | None]]] = {
+    **dict.fromkeys(("left", "leftmost"), (1, lambda where: where.across)),
+    **dict.fromkeys(("right", "rightmost"), (-1, lambda where: where.across)),
+    **dict.fromkeys(("nearest", "closest"), (1, lambda where: where.distance)),
+    **dict.fromkeys(("farthest", "furthest"), (-1, lambda where: where.distance)),
+}
 # Nouns that end a description without naming a shape: "the red one", "the blue thing".
 _BARE_NOUNS = frozenset({"one", "thing", "object", "item"})
 _PLACE_OF = {word: shape for shape, words in PLACE_WORDS.items() for word in words}
@@ -200,6 +208,14 @@ class SceneObject:
         return f"{self.colour} {self.shape}"
 
 
+@dataclass(frozen=True)
+class Whereabouts:
+    """Where an object is as the robot sees it, for "the left cube" or "the nearest ball"."""
+
+    across: float | None  # in the camera picture: -1 left edge ... 1 right edge; None: not seen
+    distance: float  # metres from the robot (its hand, on a robot that reaches)
+
+
 def is_stop_command(text: str) -> bool:
     """True when the voice command node would hear a stop in `text` ("please stop", "HALT!")."""
     try:
@@ -225,6 +241,7 @@ def make_task(
     objects: Sequence[SceneObject],
     places: Sequence[SceneObject] = (),
     kinds: Sequence[TaskKind] = (TaskKind.REACH,),
+    whereabouts: Mapping[str, Whereabouts] | None = None,
 ) -> Task:
     """The task an instruction asks for, resolving its target among the scene's objects.
 
@@ -236,7 +253,10 @@ def make_task(
     resolved the same way among `places`; the words before it name the object. A phrase after
     "not", "except", "instead of", "rather than" or "other than" names what is not meant ("the
     red cube, not the green ball"; "the cube that is not red"): it never makes the target, and
-    objects it describes are left out.
+    objects it describes are left out. When a description fits several, a word of place picks
+    one by `whereabouts` (per body): "left"/"leftmost", "right"/"rightmost" in the robot's
+    picture, "nearest"/"closest", "farthest"/"furthest" from the robot ("the left cube", "the
+    ball nearest you").
     """
     # "don't" -> "do not": what follows is what is not meant.
     words = _WORD.findall(instruction.lower().replace("n't", " not"))
@@ -247,10 +267,11 @@ def make_task(
     if kind is TaskKind.PLACE:
         split = _place_phrase_start(words)
         words, place_words = words[:split], words[split:]
-    target, reason = _resolve(words, objects, _SHAPE_OF, "object")
+    where = whereabouts or {}
+    target, reason = _resolve(words, objects, _SHAPE_OF, "object", where)
     if target is None or kind is not TaskKind.PLACE:
         return Task(instruction, target, reason, kind)
-    place, reason = _resolve(place_words, places, _PLACE_OF, "place")
+    place, reason = _resolve(place_words, places, _PLACE_OF, "place", where)
     if place is None:
         return Task(instruction, None, reason, kind)
     return Task(instruction, target, kind=kind, place=place)
@@ -279,14 +300,16 @@ def _resolve(
     candidates: Sequence[SceneObject],
     shape_of: dict[str, str],
     what: str,
+    whereabouts: Mapping[str, Whereabouts],
 ) -> tuple[SceneObject | None, str]:
     """The one candidate the words describe, or None and the reason."""
-    wanted, unwanted = _phrases(words, shape_of)
+    wanted, unwanted, rest = _phrases(words, shape_of)
     colour, shape = _attributes(wanted, shape_of)
     excluded = [_attributes(phrase, shape_of) for phrase in unwanted]
     excluded = [pair for pair in excluded if pair != (None, None)]
+    spatial = next((w for w in (*wanted, *rest) if w in _SPATIAL_WORDS), None)
     have = ", ".join(obj.name for obj in candidates) or "none"
-    if colour is None and shape is None and not excluded:
+    if colour is None and shape is None and not excluded and spatial is None:
         return None, f"names no {what} I know (the scene has: {have})"
     matches = [
         obj
@@ -299,17 +322,41 @@ def _resolve(
     if not matches:
         return None, f"there is no {wanted_words} here (the scene has: {have})"
     if len(matches) > 1:
+        chosen = _by_place(matches, spatial, whereabouts) if spatial else None
+        if chosen is not None:
+            return chosen, ""
         names = ", ".join(obj.name for obj in matches)
-        return None, f"'{wanted_words}' is ambiguous: {names}"
+        how = f" and '{spatial}' does not tell them apart here" if spatial else ""
+        return None, f"'{wanted_words}' is ambiguous: {names}{how}"
     return matches[0], ""
 
 
-def _phrases(words: Sequence[str], shape_of: dict[str, str]) -> tuple[list[str], list[list[str]]]:
+def _by_place(
+    matches: Sequence[SceneObject], word: str, whereabouts: Mapping[str, Whereabouts]
+) -> SceneObject | None:
+    """The one of `matches` that `word` ("left", "nearest" ...) picks, if where they are is known
+    (for "left" and "right": all of them in the picture)."""
+    sign, measure = _SPATIAL_WORDS[word]
+    values: list[float] = []
+    for obj in matches:
+        where = whereabouts.get(obj.body)
+        value = None if where is None else measure(where)
+        if value is None:
+            return None
+        values.append(sign * value)
+    best = min(range(len(matches)), key=values.__getitem__)
+    return matches[best]
+
+
+def _phrases(
+    words: Sequence[str], shape_of: dict[str, str]
+) -> tuple[list[str], list[list[str]], list[str]]:
     """(the words of the phrase that describes the target, the phrases that say what is not
-    meant). The target's phrase ends at its noun, so "the cube next to the red ball" describes
-    a cube; a negated phrase runs from its negation to its noun (or to the end)."""
+    meant, the other words). The target's phrase ends at its noun, so "the cube next to the red
+    ball" describes a cube; a negated phrase runs from its negation to its noun (or to the end)."""
     wanted: list[str] = []
     unwanted: list[list[str]] = []
+    rest: list[str] = []
     negated: list[str] | None = None
     wanted_done = False
     for index, word in enumerate(words):
@@ -326,7 +373,9 @@ def _phrases(words: Sequence[str], shape_of: dict[str, str]) -> tuple[list[str],
         elif not wanted_done:
             wanted.append(word)
             wanted_done = is_noun
-    return wanted, unwanted
+        else:
+            rest.append(word)
+    return wanted, unwanted, rest
 
 
 def _attributes(words: Sequence[str], shape_of: dict[str, str]) -> tuple[str | None, str | None]:

@@ -29,6 +29,7 @@ from vla_ros.sim.tasks import (
     TaskKind,
     TaskStatus,
     TaskTracker,
+    Whereabouts,
     is_stop_command,
     make_task,
 )
@@ -149,10 +150,22 @@ class SimWorld:
         return self._update_task()
 
     def _start_task(self, text: str) -> None:
-        task = make_task(text, self.objects, self.places, self.spec.task_kinds)
+        task = make_task(text, self.objects, self.places, self.spec.task_kinds, self._whereabouts())
         # "Lifted" is measured from where each object rests when the task begins.
         self._rest_height = {obj.body: float(self.object_position(obj)[2]) for obj in self.objects}
         self.tracker.start(task, self.time)
+
+    def _whereabouts(self) -> dict[str, Whereabouts]:
+        """Where each object and place is as the robot sees it (for "the left cube")."""
+        width = self.camera_size[1]
+        found = {}
+        for obj in (*self.objects, *self.places):
+            pixel = self.camera_pixel(self.object_position(obj))
+            across = None
+            if pixel is not None and 0 <= pixel[1] <= width:
+                across = 2.0 * pixel[1] / width - 1.0
+            found[obj.body] = Whereabouts(across, self.distance_to(obj))
+        return found
 
     def task_status(self) -> TaskStatus:
         return self.tracker.status
