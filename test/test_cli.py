@@ -55,6 +55,9 @@ def test_every_subcommand_explains_itself(subcommand):
         (("dataset", "convert"), "invalid choice"),
         (("eval", "--task", "fly"), "invalid choice"),
         (("eval", "--scene", "mobile", "--expert", "--task", "pick"), "the mobile scene does"),
+        (("eval", "--split", "klingon"), "invalid choice"),
+        (("eval", "--split", "colours", "--held-out"), "not allowed with"),
+        (("eval", "--expert", "--commands-file", "/no/such.txt"), "No such file"),
         ((), "required"),
     ],
 )
@@ -66,8 +69,9 @@ def test_bad_arguments_get_one_line_and_status_2(args, complaint):
     assert complaint in lines[0]
 
 
-def test_the_task_choices_are_the_simulators_task_kinds():
-    from vla_ros.cli.main import TASKS
-    from vla_ros.sim.tasks import TaskKind
+def test_the_task_and_split_choices_are_the_simulators():
+    from vla_ros.cli.main import SPLITS, TASKS
+    from vla_ros.sim.tasks import Split, TaskKind
 
     assert tuple(kind.value for kind in TaskKind) == TASKS
+    assert tuple(split.value for split in Split) == SPLITS

@@ -7,7 +7,13 @@ import argparse
 import json
 import sys
 
-from vla_ros.learn.evaluate import DEFAULT_LATENCY, Deployment, evaluate
+from vla_ros.learn.evaluate import (
+    DEFAULT_LATENCY,
+    Deployment,
+    evaluate,
+    language_report,
+    language_table,
+)
 from vla_ros.sim.scenes import scene_spec
 from vla_ros.sim.tasks import Split, TaskKind
 
@@ -47,7 +53,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"{who}: {report.summary()}")
         _write_json(args, {"controller": who, "seed": args.seed, **report.to_dict()})
         return 0
-    split = Split.HELD_OUT if args.held_out else Split.TRAIN
+    if args.language_report:
+        report = language_report(args.scene, args.episodes, controller, args.seed, deployment, task)
+        print(f"{who}, {args.scene}, {deployment.describe()}, seed {args.seed}:")
+        print(language_table(report))
+        _write_json(
+            args,
+            {
+                "controller": who,
+                "seed": args.seed,
+                "splits": {split.value: result.to_dict() for split, result in report.items()},
+            },
+        )
+        return 0
+    commands: list[str] = []
+    if args.commands_file is not None:
+        try:
+            text = args.commands_file.read_text(encoding="utf-8")
+        except OSError as error:
+            sys.stderr.write(f"vla-ros eval: error: --commands-file: {error}\n")
+            return 2
+        commands = [line.strip() for line in text.splitlines() if line.strip()]
+        if not commands:
+            sys.stderr.write(f"vla-ros eval: error: {args.commands_file} holds no command\n")
+            return 2
+    split = Split.HELD_OUT if args.held_out else Split(args.split)
     result = evaluate(
         args.scene,
         args.episodes,
@@ -56,8 +86,11 @@ def run(args: argparse.Namespace) -> int:
         split=split,
         deployment=deployment,
         task=task,
+        commands=commands,
     )
     print(f"{who}: {result.summary()}")
+    if commands:
+        print(f"  commands: the {len(commands)} of {args.commands_file}, in turn")
     for episode in result.episodes:
         if not episode.success:
             print(f"  failed: seed {episode.seed} {episode.instruction!r}: {episode.state.value}")

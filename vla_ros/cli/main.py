@@ -15,6 +15,17 @@ from vla_ros import graph
 
 SCENES = ("mobile", "arm", "humanoid")
 TASKS = ("go_to", "reach", "pick", "place")  # the TaskKind values, without importing the simulator
+SPLITS = (  # the Split values, likewise
+    "train",
+    "held_out",
+    "structure",
+    "colours",
+    "nouns",
+    "colours_and_nouns",
+    "distractor",
+    "attribute",
+    "spatial",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -329,10 +340,27 @@ def build_parser() -> argparse.ArgumentParser:
         "the plate or in the bowl and let go); default: the scene's own (go_to or reach)",
     )
     evaluate.add_argument("--seed", type=int, default=1, help="first episode seed (placements)")
-    evaluate.add_argument(
-        "--held-out",
+    wording = evaluate.add_mutually_exclusive_group()
+    wording.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="train",
+        help="how the commands are written: train (training wording), held_out (verbs and "
+        "nouns never trained on), structure (new sentence structures), colours (new colour "
+        "words), nouns (new object nouns), colours_and_nouns, distractor ('..., not the green "
+        "ball'), attribute ('the ball', 'the red one'), spatial ('the nearest one')",
+    )
+    wording.add_argument("--held-out", action="store_true", help="the same as --split held_out")
+    wording.add_argument(
+        "--language-report",
         action="store_true",
-        help="phrase the tasks with verbs and object nouns never used in training",
+        help="evaluate every split on the same placements and print a table of them",
+    )
+    wording.add_argument(
+        "--commands-file",
+        type=Path,
+        metavar="FILE",
+        help="give these commands (one per line, in turn) instead of written ones",
     )
     evaluate.add_argument(
         "--no-safety",

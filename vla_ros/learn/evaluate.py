@@ -342,10 +342,12 @@ def evaluate(
     progress: bool = True,
     deployment: Deployment | None = None,
     task: TaskKind | None = None,
+    commands: Sequence[str] = (),
 ) -> Evaluation:
     """Success of `controller` over `episodes` seeded episodes of `scene`.
 
     `task`: what every episode asks for (default: the scene's own task, reaching or going to).
+    `commands`: the instructions to give, in turn, instead of ones written as `split` says.
     `controller` is the expert when None; a Policy is driven through its contract with pictures
     of `image_size`. `deployment`: as deployed (`Deployment.for_scene(scene)`), or None for the
     bare controller. Pass `world` to reuse one; otherwise one is made for the run and closed
@@ -366,7 +368,11 @@ def evaluate(
             controller = PolicyController(controller, world, image_size)
         for index in range(episodes):
             episode = episode_seed(seed, index)
-            instruction = sample_instruction(world, episode, split, kind=task)
+            instruction = (
+                commands[index % len(commands)]
+                if commands
+                else sample_instruction(world, episode, split, kind=task)
+            )
             results.append(run_episode(world, controller, episode, instruction, deployment))
             successes = sum(r.success for r in results)
             meter.update(index + 1, f"success {successes}/{len(results)}")
@@ -396,3 +402,53 @@ def _round(value: float | None) -> float | None:
 
 def _format(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def language_report(
+    scene: str,
+    episodes: int,
+    controller: Controller | Policy | None = None,
+    seed: int = DEFAULT_EVAL_SEED,
+    deployment: Deployment | None = None,
+    task: TaskKind | None = None,
+    splits: Sequence[Split] = tuple(Split),
+    progress: bool = True,
+) -> dict[Split, Evaluation]:
+    """`evaluate` on every split (`Split`): the same placements, written each split's way."""
+    with SimWorld(scene) as world:
+        if isinstance(controller, Policy):
+            controller = PolicyController(controller, world)
+        return {
+            split: evaluate(
+                scene,
+                episodes,
+                controller,
+                seed=seed,
+                split=split,
+                world=world,
+                progress=progress,
+                deployment=deployment,
+                task=task,
+            )
+            for split in splits
+        }
+
+
+def language_table(report: dict[Split, Evaluation]) -> str:
+    """The report as a Markdown table: one row per split."""
+    rows = [
+        "| split | episodes | success | mean time to success | time stopped | mean U successes "
+        "/ failures |",
+        "|---|---|---|---|---|---|",
+    ]
+    for split, result in report.items():
+        values = result.to_dict()
+        time_to_success = values["mean_time_to_success"]
+        rows.append(
+            f"| {split.value} | {len(result.episodes)} | {result.success_rate:.0%} | "
+            + (f"{time_to_success:.2f} s" if time_to_success is not None else "-")
+            + f" | {values['stopped_fraction']:.0%} | "
+            f"{_format(values['mean_uncertainty_successes'])} / "
+            f"{_format(values['mean_uncertainty_failures'])} |"
+        )
+    return "\n".join(rows)

@@ -51,6 +51,11 @@ SHAPE_WORDS: dict[str, tuple[str, ...]] = {
     "ring": ("ring", "torus"),
 }
 
+# Colour words demonstrations never use (they use the canonical colour): evaluation only.
+HELD_OUT_COLOURS: dict[str, tuple[str, ...]] = {
+    colour: words[1:] for colour, words in COLOUR_WORDS.items() if len(words) > 1
+}
+
 # The nouns demonstrations use; the rest of SHAPE_WORDS is held out to test grounding of object
 # words a policy never saw in training (the prototype lost 40 points of success on them).
 TRAIN_NOUNS: dict[str, tuple[str, ...]] = {
@@ -88,7 +93,7 @@ _NEGATIONS = frozenset({"not", "except", "excluding"})
 _NEGATION_HEADS = frozenset({"instead", "rather", "other"})
 # Words that pick one of several objects a description fits: (sign, measure); the object with
 # the smallest sign x measure is meant.
-_SPATIAL_WORDS: dict[str, tuple[int, Callable[[Whereabouts], float | None]]] = {
+SPATIAL_WORDS: dict[str, tuple[int, Callable[[Whereabouts], float | None]]] = {
     **dict.fromkeys(("left", "leftmost"), (1, lambda where: where.across)),
     **dict.fromkeys(("right", "rightmost"), (-1, lambda where: where.across)),
     **dict.fromkeys(("nearest", "closest"), (1, lambda where: where.distance)),
@@ -128,7 +133,8 @@ class Phrasings:
     """Sentence templates with an `{object}` slot: those for training, those held out."""
 
     train: tuple[str, ...]
-    held_out: tuple[str, ...]
+    held_out: tuple[str, ...]  # verbs never used in training
+    structures: tuple[str, ...] = ()  # training verbs in sentence structures never trained on
 
 
 PHRASINGS: dict[TaskKind, Phrasings] = {
@@ -145,6 +151,11 @@ PHRASINGS: dict[TaskKind, Phrasings] = {
             "approach the {object}",
             "please get close to the {object}",
         ),
+        structures=(
+            "could you go to the {object} for me",
+            "the {object}",
+            "I need you to drive over to the {object} now",
+        ),
     ),
     TaskKind.REACH: Phrasings(
         train=(
@@ -157,6 +168,11 @@ PHRASINGS: dict[TaskKind, Phrasings] = {
             "move your hand to the {object}",
             "tap the {object}",
             "go and touch the {object}",
+        ),
+        structures=(
+            "would you reach for the {object}",
+            "the {object}, touch it",
+            "I need you to reach the {object} now",
         ),
     ),
     TaskKind.PICK: Phrasings(
@@ -171,6 +187,10 @@ PHRASINGS: dict[TaskKind, Phrasings] = {
             "raise the {object}",
             "lift up the {object}",
         ),
+        structures=(
+            "would you pick up the {object}",
+            "the {object}, lift it",
+        ),
     ),
     # {on}: the place's preposition ("on the plate", "in the bowl").
     TaskKind.PLACE: Phrasings(
@@ -184,15 +204,27 @@ PHRASINGS: dict[TaskKind, Phrasings] = {
             "set the {object} down {on} the {place}",
             "transfer the {object} to the {place}",
         ),
+        structures=(
+            "would you put the {object} {on} the {place}",
+            "the {object} should go {on} the {place}",
+        ),
     ),
 }
 
 
 class Split(enum.Enum):
-    """Which words an instruction is written with."""
+    """How an instruction is written: with the training wording, or with one thing about it that
+    training never shows (evaluation splits: `vla-ros eval --split`, `--language-report`)."""
 
     TRAIN = "train"
-    HELD_OUT = "held_out"
+    HELD_OUT = "held_out"  # verbs and object nouns never used in training
+    STRUCTURE = "structure"  # sentence structures never used in training, training words
+    COLOURS = "colours"  # colour words never used in training ("crimson", "navy")
+    NOUNS = "nouns"  # object nouns never used in training ("brick", "orb")
+    COLOURS_AND_NOUNS = "colours_and_nouns"  # both
+    DISTRACTOR = "distractor"  # another object named as not meant ("..., not the green ball")
+    ATTRIBUTE = "attribute"  # colour or shape alone, where it is unique ("the ball")
+    SPATIAL = "spatial"  # where the object is ("the leftmost one", "the nearest one")
 
 
 @dataclass(frozen=True)
@@ -307,7 +339,7 @@ def _resolve(
     colour, shape = _attributes(wanted, shape_of)
     excluded = [_attributes(phrase, shape_of) for phrase in unwanted]
     excluded = [pair for pair in excluded if pair != (None, None)]
-    spatial = next((w for w in (*wanted, *rest) if w in _SPATIAL_WORDS), None)
+    spatial = next((w for w in (*wanted, *rest) if w in SPATIAL_WORDS), None)
     have = ", ".join(obj.name for obj in candidates) or "none"
     if colour is None and shape is None and not excluded and spatial is None:
         return None, f"names no {what} I know (the scene has: {have})"
@@ -322,7 +354,7 @@ def _resolve(
     if not matches:
         return None, f"there is no {wanted_words} here (the scene has: {have})"
     if len(matches) > 1:
-        chosen = _by_place(matches, spatial, whereabouts) if spatial else None
+        chosen = pick_by_place(matches, spatial, whereabouts) if spatial else None
         if chosen is not None:
             return chosen, ""
         names = ", ".join(obj.name for obj in matches)
@@ -331,12 +363,12 @@ def _resolve(
     return matches[0], ""
 
 
-def _by_place(
+def pick_by_place(
     matches: Sequence[SceneObject], word: str, whereabouts: Mapping[str, Whereabouts]
 ) -> SceneObject | None:
-    """The one of `matches` that `word` ("left", "nearest" ...) picks, if where they are is known
-    (for "left" and "right": all of them in the picture)."""
-    sign, measure = _SPATIAL_WORDS[word]
+    """The one of `matches` that `word` (one of SPATIAL_WORDS) picks, if where they all are is
+    known (for "left" and "right": all of them in the picture)."""
+    sign, measure = SPATIAL_WORDS[word]
     values: list[float] = []
     for obj in matches:
         where = whereabouts.get(obj.body)
@@ -405,26 +437,63 @@ def describe(
     rng: np.random.Generator,
     split: Split = Split.TRAIN,
     place: SceneObject | None = None,
+    others: Sequence[SceneObject] = (),
+    reference: str | None = None,
 ) -> str:
-    """A random instruction for `target` (to be put on or in `place`, for PLACE), written with
-    the training or the held-out words."""
+    """A random instruction for `target` (to be put on or in `place`, for PLACE), written as
+    `split` says. `others`: the scene's other objects, for the splits that name a distractor or
+    need an attribute to be unique; `reference`: how to name the target instead ("nearest one")."""
     phrasings = PHRASINGS[kind]
-    templates = phrasings.train if split is Split.TRAIN else phrasings.held_out
-    nouns = (TRAIN_NOUNS if split is Split.TRAIN else HELD_OUT_NOUNS)[target.shape]
-    template = templates[rng.integers(len(templates))]
-    noun = nouns[rng.integers(len(nouns))]
+    templates = {Split.HELD_OUT: phrasings.held_out, Split.STRUCTURE: phrasings.structures}.get(
+        split, phrasings.train
+    )
+    template = _pick(rng, templates)
+    obj = reference if reference is not None else _object_phrase(target, rng, split, others)
     if kind is not TaskKind.PLACE:
-        return template.format(object=f"{target.colour} {noun}")
+        return template.format(object=obj)
     if place is None:
         raise ValueError("a PLACE instruction needs a place to name")
-    place_nouns = (TRAIN_PLACE_NOUNS if split is Split.TRAIN else HELD_OUT_PLACE_NOUNS)[place.shape]
-    place_noun = place_nouns[rng.integers(len(place_nouns))]
+    place_nouns = (HELD_OUT_PLACE_NOUNS if split in _NEW_NOUNS else TRAIN_PLACE_NOUNS)[place.shape]
+    place_noun = _pick(rng, place_nouns)
     # The place's colour half of the time: "the bowl" as often as "the grey bowl".
     if rng.integers(2):
         place_noun = f"{place.colour} {place_noun}"
-    return template.format(
-        object=f"{target.colour} {noun}", place=place_noun, on=PLACE_PREPOSITIONS[place.shape]
-    )
+    return template.format(object=obj, place=place_noun, on=PLACE_PREPOSITIONS[place.shape])
+
+
+_NEW_NOUNS = frozenset({Split.HELD_OUT, Split.NOUNS, Split.COLOURS_AND_NOUNS})
+_NEW_COLOURS = frozenset({Split.COLOURS, Split.COLOURS_AND_NOUNS})
+# How the DISTRACTOR split names an object that is not meant, after the one that is.
+_DISTRACTOR_FORMS = (
+    "{object}, not the {other}",
+    "{object} and not the {other}",
+    "{object} rather than the {other}",
+    "{object} instead of the {other}",
+)
+
+
+def _object_phrase(
+    target: SceneObject, rng: np.random.Generator, split: Split, others: Sequence[SceneObject]
+) -> str:
+    noun = _pick(rng, (HELD_OUT_NOUNS if split in _NEW_NOUNS else TRAIN_NOUNS)[target.shape])
+    colour = _pick(rng, HELD_OUT_COLOURS[target.colour]) if split in _NEW_COLOURS else target.colour
+    if split is Split.ATTRIBUTE:
+        forms = []
+        if all(other.shape != target.shape for other in others):
+            forms.append(noun)
+        if all(other.colour != target.colour for other in others):
+            forms.append(f"{colour} one")
+        if forms:
+            return _pick(rng, forms)
+    if split is Split.DISTRACTOR and others:
+        other = others[rng.integers(len(others))]
+        other_phrase = f"{other.colour} {_pick(rng, TRAIN_NOUNS[other.shape])}"
+        return _pick(rng, _DISTRACTOR_FORMS).format(object=f"{colour} {noun}", other=other_phrase)
+    return f"{colour} {noun}"
+
+
+def _pick(rng: np.random.Generator, choices: Sequence[str]) -> str:
+    return choices[rng.integers(len(choices))]
 
 
 class TaskState(enum.Enum):

@@ -150,12 +150,12 @@ class SimWorld:
         return self._update_task()
 
     def _start_task(self, text: str) -> None:
-        task = make_task(text, self.objects, self.places, self.spec.task_kinds, self._whereabouts())
+        task = make_task(text, self.objects, self.places, self.spec.task_kinds, self.whereabouts())
         # "Lifted" is measured from where each object rests when the task begins.
         self._rest_height = {obj.body: float(self.object_position(obj)[2]) for obj in self.objects}
         self.tracker.start(task, self.time)
 
-    def _whereabouts(self) -> dict[str, Whereabouts]:
+    def whereabouts(self) -> dict[str, Whereabouts]:
         """Where each object and place is as the robot sees it (for "the left cube")."""
         width = self.camera_size[1]
         found = {}

@@ -1,0 +1,135 @@
+"""Evaluation splits of the language: each says one thing training never shows, every command
+of each names the object it means (or, for the parser, what it cannot tell), and training data
+never holds what a split holds out."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vla_ros.learn.episodes import episode_seed, sample_instruction, sample_task
+from vla_ros.sim.tasks import (
+    COLOUR_WORDS,
+    HELD_OUT_COLOURS,
+    PHRASINGS,
+    SHAPE_WORDS,
+    SPATIAL_WORDS,
+    TRAIN_NOUNS,
+    TRAIN_PLACE_NOUNS,
+    Split,
+    TaskKind,
+)
+
+WORD = re.compile(r"[a-z]+")
+HELD_OUT_COLOUR_WORDS = {word for words in HELD_OUT_COLOURS.values() for word in words}
+NEGATIONS = {"not", "except", "instead", "rather"}
+TRAIN_WORDS_OF_TEMPLATES = {
+    word
+    for phrasings in PHRASINGS.values()
+    for template in phrasings.train
+    for word in WORD.findall(template.replace("{object}", "").replace("{place}", ""))
+}
+TRAIN_NOUN_WORDS = {w for words in TRAIN_NOUNS.values() for w in words}
+KINDS = {
+    "mobile": (TaskKind.GO_TO,),
+    "humanoid": (TaskKind.REACH,),
+    "arm": (TaskKind.REACH, TaskKind.PICK, TaskKind.PLACE),
+}
+
+
+@pytest.mark.parametrize("scene", sorted(KINDS))
+def test_every_split_s_commands_name_the_object_they_mean(worlds, scene):
+    world = worlds(scene)
+    for split in Split:
+        for index in range(12):
+            seed = episode_seed(7, index)
+            kind = KINDS[scene][index % len(KINDS[scene])]
+            world.reset(seed)
+            sampled = sample_task(world, seed, split, kind=kind)
+            status = world.set_instruction(sampled.instruction)
+            assert status.target == sampled.target.name, (split, sampled.instruction)
+            assert world.tracker.task.kind is kind
+            if kind is TaskKind.PLACE:
+                assert world.tracker.task.place == sampled.place, sampled.instruction
+
+
+def test_training_commands_never_use_what_the_splits_hold_out(worlds):
+    world = worlds("arm")
+    training_words = set()
+    for index in range(600):
+        seed = episode_seed(0, index)
+        world.reset(seed)
+        kind = KINDS["arm"][index % 3]
+        training_words |= set(WORD.findall(sample_instruction(world, seed, kind=kind)))
+    assert not training_words & HELD_OUT_COLOUR_WORDS
+    held_out_nouns = {w for words in SHAPE_WORDS.values() for w in words} - TRAIN_NOUN_WORDS
+    assert not training_words & held_out_nouns
+    assert not training_words & NEGATIONS
+    assert not training_words & set(SPATIAL_WORDS)
+    # Every word of a training command is a training template's, colour, noun or place noun.
+    allowed = (
+        TRAIN_WORDS_OF_TEMPLATES
+        | set(COLOUR_WORDS)
+        | TRAIN_NOUN_WORDS
+        | {w for words in TRAIN_PLACE_NOUNS.values() for w in words}
+        | {"on", "in"}
+    )
+    assert training_words <= allowed, training_words - allowed
+
+
+def test_each_split_holds_out_what_it_says(worlds):
+    world = worlds("mobile")
+    colours = set(COLOUR_WORDS)
+    for index in range(40):
+        seed = episode_seed(3, index)
+        world.reset(seed)
+
+        def words(split, seed=seed):
+            return WORD.findall(sample_instruction(world, seed, split))
+
+        assert set(words(Split.COLOURS)) & HELD_OUT_COLOUR_WORDS
+        assert not set(words(Split.COLOURS)) & colours
+        assert not set(words(Split.NOUNS)) & TRAIN_NOUN_WORDS
+        both = set(words(Split.COLOURS_AND_NOUNS))
+        assert both & HELD_OUT_COLOUR_WORDS and not both & TRAIN_NOUN_WORDS
+        assert set(words(Split.DISTRACTOR)) & NEGATIONS
+        assert len(set(words(Split.DISTRACTOR)) & colours) == 2
+        attribute = set(words(Split.ATTRIBUTE))
+        assert len(attribute & colours) + len(attribute & TRAIN_NOUN_WORDS) == 1
+        assert set(words(Split.SPATIAL)) & set(SPATIAL_WORDS)
+    templates = {t for p in PHRASINGS.values() for t in p.train}
+    assert not templates & {t for p in PHRASINGS.values() for t in p.structures}
+
+
+def expert_on_the_arm(report: Path, *args: str) -> tuple[str, dict]:
+    """`vla-ros eval --scene arm --expert ARGS --json REPORT`: (its stdout, the report)."""
+    vla_ros = str(Path(sys.executable).parent / "vla-ros")
+    command = [vla_ros, "eval", "--scene", "arm", "--expert", *args, "--json", str(report)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout, json.loads(report.read_text())
+
+
+def test_the_language_report_and_a_commands_file_drive_the_expert(tmp_path):
+    report = tmp_path / "report.json"
+    stdout, written = expert_on_the_arm(report, "--episodes", "1", "--language-report")
+    splits = written["splits"]
+    assert list(splits) == [split.value for split in Split]
+    assert all(s["success_rate"] == 1.0 for s in splits.values())
+    assert "| spatial | 1 | 100% |" in stdout
+    commands = tmp_path / "commands.txt"
+    commands.write_text("touch the nearest one, not the red cube\n\nreach the blue can\n")
+    _, written = expert_on_the_arm(report, "--episodes", "3", "--commands-file", str(commands))
+    episodes = written["episode_results"]
+    assert [e["instruction"] for e in episodes] == [
+        "touch the nearest one, not the red cube",
+        "reach the blue can",
+        "touch the nearest one, not the red cube",
+    ]
+    assert episodes[1]["target"] == "blue cylinder"
+    assert all(e["target"] != "red cube" for e in episodes)
+    assert np.mean([e["state"] == "succeeded" for e in episodes]) == 1.0
