@@ -45,6 +45,8 @@ from vla_ros.ros.params import ParameterSet
 from vla_ros.ros.runner import run_node
 
 NAME = "safety_node"
+# Seconds a last stop command may take to be acknowledged by the robot before its publisher goes.
+STOP_DELIVERY_S = 1.0
 _SPEED = "Hard limit on the commanded"
 PARAMS = (
     ParamSpec(
@@ -328,7 +330,9 @@ class SafetyNode(Node):
             return None
         old_key = self.output_key
         if self.output is not None:
-            # first: one process cannot hold the same topic under two types at once
+            # The stop just published on it must reach the robot before the publisher goes ...
+            self.output.wait_for_all_acked(RosDuration(seconds=STOP_DELIVERY_S))
+            # ... and it goes first: one process cannot hold one topic under two types at once.
             self.destroy_publisher(self.output)
             self.output = None
         try:
@@ -356,7 +360,7 @@ class SafetyNode(Node):
     def before_shutdown(self) -> None:
         """The last word on the output is a stop command."""
         if self.publish(self.governor.request_stop("shutting down", self.now())):
-            self.output.wait_for_all_acked(RosDuration(seconds=1.0))
+            self.output.wait_for_all_acked(RosDuration(seconds=STOP_DELIVERY_S))
             self.get_logger().info("published a stop command before shutting down")
 
 
