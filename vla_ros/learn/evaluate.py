@@ -416,8 +416,6 @@ def language_report(
 ) -> dict[Split, Evaluation]:
     """`evaluate` on every split (`Split`): the same placements, written each split's way."""
     with SimWorld(scene) as world:
-        if isinstance(controller, Policy):
-            controller = PolicyController(controller, world)
         return {
             split: evaluate(
                 scene,
