@@ -23,15 +23,18 @@ def sim_domain_id() -> int:
 
 @pytest.fixture(scope="module")
 def worlds(small_camera):
-    """One world per scene for a whole test module (building a renderer costs ~0.1 s)."""
+    """One world per scene (and objects: fixed or compositional) for a whole test module
+    (building a renderer costs ~0.1 s)."""
+    from vla_ros.sim.scenes import scene_with_objects
     from vla_ros.sim.world import SimWorld
 
     built = {}
 
-    def get(scene: str) -> SimWorld:
-        if scene not in built:
-            built[scene] = SimWorld(scene, camera_size=small_camera, seed=0)
-        return built[scene]
+    def get(scene: str, objects: str = "fixed") -> SimWorld:
+        if (scene, objects) not in built:
+            spec = scene_with_objects(scene, objects)
+            built[scene, objects] = SimWorld(spec, camera_size=small_camera, seed=0)
+        return built[scene, objects]
 
     yield get
     for world in built.values():

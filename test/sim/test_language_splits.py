@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from vla_ros.learn.episodes import episode_seed, sample_instruction, sample_task
+from vla_ros.learn.evaluate import language_splits
 from vla_ros.sim.tasks import (
     COLOUR_WORDS,
     HELD_OUT_COLOURS,
@@ -41,10 +42,12 @@ KINDS = {
 }
 
 
+@pytest.mark.parametrize("objects", ["fixed", "compositional"])
 @pytest.mark.parametrize("scene", sorted(KINDS))
-def test_every_split_s_commands_name_the_object_they_mean(worlds, scene):
-    world = worlds(scene)
-    for split in Split:
+def test_every_split_s_commands_name_the_object_they_mean(worlds, scene, objects):
+    world = worlds(scene, objects)
+    for split in language_splits(world.spec):
+        world.unseen_combinations = split is Split.COMBINATIONS
         for index in range(12):
             seed = episode_seed(7, index)
             kind = KINDS[scene][index % len(KINDS[scene])]
@@ -57,8 +60,9 @@ def test_every_split_s_commands_name_the_object_they_mean(worlds, scene):
                 assert world.tracker.task.place == sampled.place, sampled.instruction
 
 
-def test_training_commands_never_use_what_the_splits_hold_out(worlds):
-    world = worlds("arm")
+@pytest.mark.parametrize("objects", ["fixed", "compositional"])
+def test_training_commands_never_use_what_the_splits_hold_out(worlds, objects):
+    world = worlds("arm", objects)
     training_words = set()
     for index in range(600):
         seed = episode_seed(0, index)
@@ -118,12 +122,15 @@ def test_the_language_report_and_a_commands_file_drive_the_expert(tmp_path):
     report = tmp_path / "report.json"
     stdout, written = expert_on_the_arm(report, "--episodes", "1", "--language-report")
     splits = written["splits"]
-    assert list(splits) == [split.value for split in Split]
+    # Unseen combinations need compositional objects: the fixed scene has none to hold out.
+    assert list(splits) == [split.value for split in Split if split is not Split.COMBINATIONS]
     assert all(s["success_rate"] == 1.0 for s in splits.values())
     assert "| spatial | 1 | 100% |" in stdout
     commands = tmp_path / "commands.txt"
     commands.write_text("touch the nearest one, not the red cube\n\nreach the blue can\n")
-    _, written = expert_on_the_arm(report, "--episodes", "3", "--commands-file", str(commands))
+    stdout, written = expert_on_the_arm(report, "--episodes", "3", "--commands-file", str(commands))
+    assert "given commands" in stdout and "train phrasings" not in stdout
+    assert written["split"] is None
     episodes = written["episode_results"]
     assert [e["instruction"] for e in episodes] == [
         "touch the nearest one, not the red cube",
@@ -133,3 +140,22 @@ def test_the_language_report_and_a_commands_file_drive_the_expert(tmp_path):
     assert episodes[1]["target"] == "blue cylinder"
     assert all(e["target"] != "red cube" for e in episodes)
     assert np.mean([e["state"] == "succeeded" for e in episodes]) == 1.0
+
+
+def test_unseen_combinations_are_asked_for_on_compositional_scenes_only(tmp_path):
+    report = tmp_path / "report.json"
+    stdout, written = expert_on_the_arm(
+        report, "--episodes", "2", "--objects", "compositional", "--split", "combinations"
+    )
+    assert "compositional objects" in stdout
+    assert written["objects"] == "compositional" and written["split"] == "combinations"
+    assert written["success_rate"] == 1.0
+    vla_ros = str(Path(sys.executable).parent / "vla-ros")
+    refused = subprocess.run(
+        [vla_ros, "eval", "--scene", "arm", "--expert", "--split", "combinations"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == 2
+    assert "--objects compositional" in refused.stderr

@@ -14,7 +14,7 @@ from vla_ros.learn.evaluate import (
     language_report,
     language_table,
 )
-from vla_ros.sim.scenes import scene_spec
+from vla_ros.sim.scenes import scene_with_objects
 from vla_ros.sim.tasks import Split, TaskKind
 
 
@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
         uncertainty_report(args.checkpoint or args.scene, args.uncertainty_report, args.out)
         return 0
     task = None if args.task is None else TaskKind(args.task)
-    kinds = scene_spec(args.scene).task_kinds
+    scene = scene_with_objects(args.scene, args.objects)
+    kinds = scene.task_kinds
     if task is not None and task not in kinds:
         sys.stderr.write(
             f"vla-ros eval: error: --task {args.task}: the {args.scene} scene does "
@@ -49,13 +50,16 @@ def run(args: argparse.Namespace) -> int:
     if args.diagnose:
         from vla_ros.learn.diagnose import command_following
 
-        report = command_following(args.scene, args.episodes, controller, seed=args.seed)
+        report = command_following(scene, args.episodes, controller, seed=args.seed)
         print(f"{who}: {report.summary()}")
         _write_json(args, {"controller": who, "seed": args.seed, **report.to_dict()})
         return 0
     if args.language_report:
-        report = language_report(args.scene, args.episodes, controller, args.seed, deployment, task)
-        print(f"{who}, {args.scene}, {deployment.describe()}, seed {args.seed}:")
+        report = language_report(scene, args.episodes, controller, args.seed, deployment, task)
+        print(
+            f"{who}, {args.scene} ({args.objects} objects), {deployment.describe()}, "
+            f"seed {args.seed}:"
+        )
         print(language_table(report))
         _write_json(
             args,
@@ -78,8 +82,14 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"vla-ros eval: error: {args.commands_file} holds no command\n")
             return 2
     split = Split.HELD_OUT if args.held_out else Split(args.split)
+    if split is Split.COMBINATIONS and scene.objects is None:
+        sys.stderr.write(
+            "vla-ros eval: error: --split combinations needs --objects compositional (the fixed "
+            "objects have no combination held out of training)\n"
+        )
+        return 2
     result = evaluate(
-        args.scene,
+        scene,
         args.episodes,
         controller,
         seed=args.seed,

@@ -25,6 +25,13 @@ SPLITS = (  # the Split values, likewise
     "distractor",
     "attribute",
     "spatial",
+    "combinations",
+)
+OBJECTS = ("fixed", "compositional")  # vla_ros.sim.scenes.OBJECT_CHOICES, likewise
+OBJECTS_HELP = (
+    "what the scene shows: fixed (its four objects, as the shipped checkpoints were trained "
+    "on) or compositional (3-5 objects drawn per episode from 7 colours x 5 shapes, some "
+    "combinations kept out of training)"
 )
 
 
@@ -261,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     train.add_argument("--scene", choices=SCENES, default="mobile")
+    train.add_argument("--objects", choices=OBJECTS, default="fixed", help=OBJECTS_HELP)
     train.add_argument("--out", type=Path, required=True, help="checkpoint folder to write")
     train.add_argument(
         "--recipe",
@@ -329,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="closed-loop success rate of a checkpoint (or the expert) in the simulator",
     )
     evaluate.add_argument("--scene", choices=SCENES, default="mobile")
+    evaluate.add_argument("--objects", choices=OBJECTS, default="fixed", help=OBJECTS_HELP)
     evaluate.add_argument("--checkpoint", help="policy checkpoint (default: the shipped one)")
     evaluate.add_argument("--expert", action="store_true", help="evaluate the scripted expert")
     evaluate.add_argument("--episodes", type=_positive(int), default=50)
@@ -348,7 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the commands are written: train (training wording), held_out (verbs and "
         "nouns never trained on), structure (new sentence structures), colours (new colour "
         "words), nouns (new object nouns), colours_and_nouns, distractor ('..., not the green "
-        "ball'), attribute ('the ball', 'the red one'), spatial ('the nearest one')",
+        "ball'), attribute ('the ball', 'the red one'), spatial ('the left cube', 'the nearest "
+        "one'), combinations (a colour-shape combination never trained on; --objects "
+        "compositional)",
     )
     wording.add_argument("--held-out", action="store_true", help="the same as --split held_out")
     wording.add_argument(

@@ -26,12 +26,18 @@ def overrides(settings: list[str]) -> dict[str, object]:
 def run(args: argparse.Namespace) -> int:
     from vla_ros.learn.collect import collect
     from vla_ros.learn.train import train
+    from vla_ros.sim.scenes import scene_with_objects
 
     if args.recipe is not None:
         from vla_ros.learn.recipes import run_recipe
 
         try:
-            run_recipe(args.recipe, args.out, args.data or Path("data") / f"recipe-{args.recipe}")
+            run_recipe(
+                args.recipe,
+                args.out,
+                args.data or Path("data") / f"recipe-{args.recipe}",
+                objects=args.objects,
+            )
         except ValueError as error:
             raise SystemExit(f"vla-ros train: {error}") from None
         return 0
@@ -45,13 +51,15 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"vla-ros train: collecting {args.episodes} expert episodes of {args.scene} in {data}"
         )
-        print(collect(args.scene, data, args.episodes, seed=args.seed))
+        scene = scene_with_objects(args.scene, args.objects)
+        print(collect(scene, data, args.episodes, seed=args.seed))
     checkpoint = train(
         data, args.out, config_overrides=model_overrides, epochs=args.epochs, seed=args.seed
     )
+    objects = f" --objects {args.objects}" if args.objects != "fixed" else ""
     print(
         f"vla-ros train: checkpoint in {checkpoint}\n"
-        f"  vla-ros eval --scene {args.scene} --checkpoint {checkpoint}\n"
+        f"  vla-ros eval --scene {args.scene}{objects} --checkpoint {checkpoint}\n"
         f"  vla-ros sim --scene {args.scene} --checkpoint {checkpoint}"
     )
     return 0

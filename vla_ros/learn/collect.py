@@ -37,6 +37,7 @@ from vla_ros.learn.episodes import episode_seed, sample_instruction
 from vla_ros.learn.progress import Progress
 from vla_ros.logic.images import resize_rgb
 from vla_ros.sim.experts import expert_action
+from vla_ros.sim.scenes import SceneSpec
 from vla_ros.sim.tasks import Split, TaskKind, TaskState
 from vla_ros.sim.world import DEFAULT_CAMERA_SIZE, SimWorld
 
@@ -62,7 +63,7 @@ class CollectionSummary:
 
 
 def collect(
-    scene: str,
+    scene: str | SceneSpec,
     out_dir: str | Path,
     episodes: int,
     seed: int = 0,
@@ -93,17 +94,20 @@ def collect(
         raise ValueError(f"hold_steps must be >= 0, got {hold_steps}")
     started = time.monotonic()
     with SimWorld(scene, camera_size=camera_size) as world:
+        name = world.spec.name
         kinds = tuple(tasks) or (world.spec.task_kind,)
         unknown = [kind.value for kind in kinds if kind not in world.spec.task_kinds]
         if unknown:
-            raise ValueError(f"scene {scene!r} has no {', '.join(unknown)} task")
+            raise ValueError(f"scene {name!r} has no {', '.join(unknown)} task")
+        world.unseen_combinations = split is Split.COMBINATIONS
         writer = DatasetWriter(out_dir, dataset_meta(world, image_size))
-        meter = Progress(f"collect {scene}", episodes, enabled=progress)
+        meter = Progress(f"collect {name}", episodes, enabled=progress)
         successes = steps = 0
         for index in range(episodes):
             placement, shift = divmod(index, targets_per_placement)
             episode_id = episode_seed(seed, placement)
             kind = kinds[placement % len(kinds)]
+            world.reset(episode_id)  # what the episode shows decides what can be asked
             instruction = sample_instruction(world, episode_id, split, shift, kind)
             episode = _demonstrate(
                 world, episode_id, shift, instruction, image_size, action_noise, hold_steps

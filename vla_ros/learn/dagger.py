@@ -29,6 +29,7 @@ from vla_ros.learn.evaluate import Deployment, PolicyController, run_episode
 from vla_ros.learn.progress import Progress
 from vla_ros.model.policy import Policy
 from vla_ros.sim.experts import expert_action
+from vla_ros.sim.scenes import SceneSpec, scene_spec
 from vla_ros.sim.world import DEFAULT_CAMERA_SIZE, SimWorld
 
 # Simulated seconds a learner's episode may last: the experts reach within 1.5 s, and a learner
@@ -75,7 +76,7 @@ class _Relabeller:
 
 
 def relabel(
-    scene: str,
+    scene: str | SceneSpec,
     out_dir: str | Path,
     policy: Policy,
     episodes: int,
@@ -95,16 +96,18 @@ def relabel(
     """
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
-    deployment = deployment if deployment is not None else Deployment.for_scene(scene)
+    spec = scene_spec(scene)
+    deployment = deployment if deployment is not None else Deployment.for_scene(spec.name)
     started = time.monotonic()
     successes = steps = 0
-    with SimWorld(scene, camera_size=camera_size, episode_timeout=timeout) as world:
+    with SimWorld(spec, camera_size=camera_size, episode_timeout=timeout) as world:
         writer = DatasetWriter(out_dir, dataset_meta(world, image_size))
         recorder = _Relabeller(PolicyController(policy, world, image_size))
-        meter = Progress(f"relabel {scene}", episodes, enabled=progress)
+        meter = Progress(f"relabel {spec.name}", episodes, enabled=progress)
         for index in range(episodes):
             placement, shift = divmod(index, targets_per_placement)
             episode_id = episode_seed(seed, placement)
+            world.reset(episode_id)  # what the episode shows decides what can be asked
             instruction = sample_instruction(world, episode_id, shift=shift)
             result = run_episode(world, recorder, episode_id, instruction, deployment)
             if recorder.steps:

@@ -38,6 +38,7 @@ from vla_ros.learn.progress import Progress
 from vla_ros.model.encoders import TextEmbedding, TextEncoder
 from vla_ros.model.policy import Policy
 from vla_ros.model.vla_policy import VLAPolicy
+from vla_ros.sim.scenes import SceneSpec, scene_spec
 from vla_ros.sim.tasks import SceneObject, describe
 from vla_ros.sim.world import DEFAULT_CAMERA_SIZE, SimWorld
 
@@ -104,7 +105,7 @@ class CommandFollowing:
 
 
 def command_following(
-    scene: str,
+    scene: str | SceneSpec,
     episodes: int,
     policy: Policy | None = None,
     seed: int = DEFAULT_EVAL_SEED,
@@ -118,14 +119,16 @@ def command_following(
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     rollouts: dict[Condition, list[Rollout]] = {c: [] for c in Condition}
     changes = []
-    meter = Progress(f"command following {scene}", episodes, enabled=progress)
-    with SimWorld(scene, camera_size=camera_size) as world:
+    spec = scene_spec(scene)
+    meter = Progress(f"command following {spec.name}", episodes, enabled=progress)
+    with SimWorld(spec, camera_size=camera_size) as world:
         controller: Controller = (
             ExpertController() if policy is None else PolicyController(policy, world, image_size)
         )
         limits = np.asarray(world.spec.action_limits)
         for index in range(episodes):
             episode = episode_seed(seed, index)
+            world.reset(episode)  # what the episode shows decides what can be asked
             original, other, sentences = _commands(world, episode)
             named = _rollout(world, controller, episode, sentences[0], original, original, horizon)
             swapped = _rollout(world, controller, episode, sentences[1], other, original, horizon)
@@ -141,7 +144,7 @@ def command_following(
                     )
             meter.update(index + 1)
     return CommandFollowing(
-        scene,
+        spec.name,
         horizon,
         {c: tuple(runs) for c, runs in rollouts.items()},
         float(np.mean(changes)),

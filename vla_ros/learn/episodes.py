@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
 
 from vla_ros.sim.tasks import (
     SPATIAL_WORDS,
+    TRAIN_NOUNS,
     SceneObject,
     Split,
     TaskKind,
+    Whereabouts,
     describe,
     pick_by_place,
 )
@@ -68,15 +72,45 @@ def sample_task(
     if kind is TaskKind.PLACE:
         place = world.places[rng.integers(len(world.places))]
     reference = None
-    if split is Split.SPATIAL:
-        # The target is the object a word of place picks ("the nearest one"); a word that picks
-        # none here (an object out of view for "leftmost") gives way to the next.
-        where = world.whereabouts()
-        for word in rng.permutation(sorted(SPATIAL_WORDS)):
-            picked = pick_by_place(objects, str(word), where)
-            if picked is not None:
-                target, reference = picked, f"{word} one"
-                break
+    if split is Split.COMBINATIONS:
+        target = _unseen_combination(world)
+    elif split is Split.SPATIAL:
+        target, reference = _by_place(objects, world.whereabouts(), rng) or (target, None)
     others = [obj for obj in objects if obj != target]
     instruction = describe(target, kind, rng, split, place, others, reference)
     return SampledTask(instruction, target, place)
+
+
+def _unseen_combination(world: SimWorld) -> SceneObject:
+    object_set = world.spec.objects
+    unseen = [
+        obj
+        for obj in world.objects
+        if object_set is not None and (obj.colour, obj.shape) in object_set.held_out
+    ]
+    if not unseen:
+        raise ValueError(
+            "the combinations split needs a compositional scene showing a combination held out "
+            "of training (`compositional(scene)`, world.unseen_combinations = True)"
+        )
+    return unseen[0]
+
+
+def _by_place(
+    objects: Sequence[SceneObject], where: Mapping[str, Whereabouts], rng: np.random.Generator
+) -> tuple[SceneObject, str] | None:
+    """An object named by a word of place: between objects of one shape where the scene has two
+    or more ("the left cube"), else among all ("the nearest one"); a word that picks none here
+    (an object out of view for "leftmost") gives way to the next."""
+    shapes = [shape for shape, n in Counter(obj.shape for obj in objects).items() if n > 1]
+    if shapes:
+        shape = shapes[rng.integers(len(shapes))]
+        group = [obj for obj in objects if obj.shape == shape]
+        noun = TRAIN_NOUNS[shape][0]
+    else:
+        group, noun = list(objects), "one"
+    for word in rng.permutation(sorted(SPATIAL_WORDS)):
+        picked = pick_by_place(group, str(word), where)
+        if picked is not None:
+            return picked, f"{word} {noun}"
+    return None

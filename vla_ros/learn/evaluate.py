@@ -29,6 +29,7 @@ from vla_ros.logic.images import resize_rgb
 from vla_ros.logic.safety import Ignored, Proposal, SafetyConfig, SafetyGovernor
 from vla_ros.model.policy import Observation, Policy
 from vla_ros.sim.experts import expert_action
+from vla_ros.sim.scenes import SceneSpec, scene_spec
 from vla_ros.sim.tasks import Split, TaskKind, TaskState
 from vla_ros.sim.world import DEFAULT_CAMERA_SIZE, SimWorld
 
@@ -198,10 +199,11 @@ class EpisodeResult:
 @dataclass(frozen=True)
 class Evaluation:
     scene: str
-    split: Split
+    split: Split | None  # None: the commands were given (`vla-ros eval --commands-file`)
     episodes: tuple[EpisodeResult, ...]
     deployment: Deployment | None = None  # None: the bare controller at the scene's period
     inference_seconds: tuple[float, ...] = ()  # a policy's select_action times, on this machine
+    compositional: bool = False  # objects drawn per episode (vla_ros.sim.objects)
 
     @property
     def success_rate(self) -> float:
@@ -219,7 +221,8 @@ class Evaluation:
         counts = Counter(e.target or "none" for e in self.episodes)
         return {
             "scene": self.scene,
-            "split": self.split.value,
+            "objects": "compositional" if self.compositional else "fixed",
+            "split": None if self.split is None else self.split.value,
             "episodes": len(self.episodes),
             "success_rate": self.success_rate,
             "tasks": {
@@ -243,8 +246,10 @@ class Evaluation:
         values = self.to_dict()
         mean_time = values["mean_time_to_success"]
         how = self.deployment.describe() if self.deployment is not None else "bare"
+        wording = "given commands" if self.split is None else f"{self.split.value} phrasings"
+        objects = ", compositional objects" if self.compositional else ""
         lines = [
-            f"{self.scene} ({self.split.value} phrasings, {how}): {self.success_rate:.0%} success "
+            f"{self.scene} ({wording}{objects}, {how}): {self.success_rate:.0%} success "
             f"over {len(self.episodes)} episodes, mean time to success "
             + (f"{mean_time:.2f} s" if mean_time is not None else "-"),
             f"  time slowed {values['slowed_fraction']:.0%}, stopped "
@@ -331,7 +336,7 @@ def run_episode(
 
 
 def evaluate(
-    scene: str,
+    scene: str | SceneSpec,
     episodes: int,
     controller: Controller | Policy | None = None,
     seed: int = DEFAULT_EVAL_SEED,
@@ -355,11 +360,14 @@ def evaluate(
     """
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
-    if world is not None and world.spec.name != scene:
-        raise ValueError(f"the world runs scene {world.spec.name!r}, not {scene!r}")
+    spec = scene_spec(scene)
+    if world is not None and world.spec != spec:
+        raise ValueError(f"the world runs another scene than {spec.name!r}: {world.spec}")
     own_world = world is None
-    world = world if world is not None else SimWorld(scene, camera_size=camera_size)
-    meter = Progress(f"evaluate {scene}", episodes, enabled=progress)
+    world = world if world is not None else SimWorld(spec, camera_size=camera_size)
+    # The combinations split shows, in every episode, one combination training never showed.
+    world.unseen_combinations = split is Split.COMBINATIONS
+    meter = Progress(f"evaluate {spec.name}", episodes, enabled=progress)
     results: list[EpisodeResult] = []
     try:
         if controller is None:
@@ -368,11 +376,11 @@ def evaluate(
             controller = PolicyController(controller, world, image_size)
         for index in range(episodes):
             episode = episode_seed(seed, index)
-            instruction = (
-                commands[index % len(commands)]
-                if commands
-                else sample_instruction(world, episode, split, kind=task)
-            )
+            if commands:
+                instruction = commands[index % len(commands)]
+            else:
+                world.reset(episode)  # what the episode shows decides what can be asked
+                instruction = sample_instruction(world, episode, split, kind=task)
             results.append(run_episode(world, controller, episode, instruction, deployment))
             successes = sum(r.success for r in results)
             meter.update(index + 1, f"success {successes}/{len(results)}")
@@ -380,7 +388,14 @@ def evaluate(
         if own_world:
             world.close()
     timings = tuple(getattr(controller, "inference_seconds", ()))
-    return Evaluation(scene, split, tuple(results), deployment, timings)
+    return Evaluation(
+        spec.name,
+        None if commands else split,
+        tuple(results),
+        deployment,
+        timings,
+        spec.objects is not None,
+    )
 
 
 def _rate(episodes: Sequence[EpisodeResult]) -> float:
@@ -405,20 +420,23 @@ def _format(value: float | None) -> str:
 
 
 def language_report(
-    scene: str,
+    scene: str | SceneSpec,
     episodes: int,
     controller: Controller | Policy | None = None,
     seed: int = DEFAULT_EVAL_SEED,
     deployment: Deployment | None = None,
     task: TaskKind | None = None,
-    splits: Sequence[Split] = tuple(Split),
+    splits: Sequence[Split] | None = None,
     progress: bool = True,
 ) -> dict[Split, Evaluation]:
-    """`evaluate` on every split (`Split`): the same placements, written each split's way."""
-    with SimWorld(scene) as world:
+    """`evaluate` on every split (default: every one the scene has, `language_splits`): the
+    same placements, written each split's way."""
+    spec = scene_spec(scene)
+    splits = language_splits(spec) if splits is None else splits
+    with SimWorld(spec) as world:
         return {
             split: evaluate(
-                scene,
+                spec,
                 episodes,
                 controller,
                 seed=seed,
@@ -430,6 +448,12 @@ def language_report(
             )
             for split in splits
         }
+
+
+def language_splits(scene: str | SceneSpec) -> tuple[Split, ...]:
+    """The splits a scene can be evaluated on: unseen combinations need compositional objects."""
+    compositional = scene_spec(scene).objects is not None
+    return tuple(split for split in Split if compositional or split is not Split.COMBINATIONS)
 
 
 def language_table(report: dict[Split, Evaluation]) -> str:

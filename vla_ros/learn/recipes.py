@@ -21,6 +21,7 @@ from vla_ros.learn.collect import collect
 from vla_ros.learn.dagger import relabel
 from vla_ros.learn.dataset import META_FILE
 from vla_ros.learn.train import train
+from vla_ros.sim.scenes import scene_with_objects
 
 # Learner rollouts draw their placements from these seeds (round r uses DAGGER_SEED + r): apart
 # from collection (0, the default) and evaluation (1, the default).
@@ -52,21 +53,28 @@ RECIPES: dict[str, Recipe] = {
 
 
 def run_recipe(
-    name: str, out_dir: str | Path, data_dir: str | Path, seed: int = 0, log: TextIO = sys.stderr
+    name: str,
+    out_dir: str | Path,
+    data_dir: str | Path,
+    seed: int = 0,
+    log: TextIO = sys.stderr,
+    objects: str = "fixed",
 ) -> Path:
-    """Make the checkpoint `name` describes in `out_dir`, with its data in `data_dir`."""
+    """Make the checkpoint `name` describes in `out_dir`, with its data in `data_dir`, on the
+    scene with `objects` (`scene_with_objects`: fixed, or compositional)."""
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
     from vla_ros.model import load_policy
 
     recipe = RECIPES[name]
+    scene = scene_with_objects(recipe.scene, objects)
     data = Path(data_dir)
     started = time.monotonic()
     if (data / META_FILE).is_file():
         raise ValueError(f"{data} already holds a dataset: a recipe starts from none")
     log.write(f"recipe {name}: {recipe}\n")
     summary = collect(
-        recipe.scene,
+        scene,
         data,
         recipe.episodes,
         seed=seed,
@@ -77,7 +85,7 @@ def run_recipe(
     checkpoint = train(data, rounds / "round0", recipe.overrides, recipe.epochs, seed, log=log)
     for round_index in range(1, recipe.dagger_rounds + 1):
         summary = relabel(
-            recipe.scene,
+            scene,
             data,
             load_policy(str(checkpoint)),
             recipe.dagger_episodes,

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vla_ros.paths import package_data_dir
+from vla_ros.sim.objects import COMPOSITIONAL, ObjectSet
 from vla_ros.sim.tasks import PHRASINGS, TaskKind
 
 CONTROL_PERIOD = 0.1  # seconds: the fusion node's default 10 Hz
@@ -106,6 +107,9 @@ class SceneSpec:
     home_noise: float = (
         0.0  # radians of uniform noise on every joint of the home pose but a gripper's
     )
+    # Objects drawn per episode from colours x shapes (`compositional`); None: the MJCF's own
+    # objects, the same every episode (what the shipped checkpoints were trained on).
+    objects: ObjectSet | None = None
 
     def __post_init__(self) -> None:
         if len(self.action_names) != len(self.action_limits):
@@ -240,12 +244,31 @@ SCENES: dict[str, SceneSpec] = {
 }
 
 
-def scene_spec(name: str) -> SceneSpec:
-    """The spec of a scene by name; the error lists the known scenes."""
+def scene_spec(scene: str | SceneSpec) -> SceneSpec:
+    """The spec of a scene by name (a spec is its own); the error lists the known scenes."""
+    if isinstance(scene, SceneSpec):
+        return scene
     try:
-        return SCENES[name]
+        return SCENES[scene]
     except KeyError:
-        raise ValueError(f"unknown scene {name!r}; known scenes: {', '.join(SCENES)}") from None
+        raise ValueError(f"unknown scene {scene!r}; known scenes: {', '.join(SCENES)}") from None
+
+
+OBJECT_CHOICES = ("fixed", "compositional")  # what `scene_with_objects` takes
+
+
+def scene_with_objects(name: str, objects: str = "fixed") -> SceneSpec:
+    """The scene `name` with its MJCF's own objects ("fixed") or ones drawn per episode
+    ("compositional"), as `vla-ros eval --objects` and `vla-ros train --objects` say."""
+    if objects not in OBJECT_CHOICES:
+        raise ValueError(f"objects are one of {', '.join(OBJECT_CHOICES)}, not {objects!r}")
+    return compositional(name) if objects == "compositional" else scene_spec(name)
+
+
+def compositional(scene: str | SceneSpec, objects: ObjectSet = COMPOSITIONAL) -> SceneSpec:
+    """The scene with its objects drawn per episode from `objects` (vla_ros.sim.objects); the
+    MJCF's objects serve as the shapes' templates (an egg is made from the sphere)."""
+    return replace(scene_spec(scene), objects=objects)
 
 
 def default_instruction(scene: str) -> str:

@@ -32,7 +32,8 @@ COLOUR_WORDS: dict[str, tuple[str, ...]] = {
     "blue": ("blue", "navy", "azure"),
     "yellow": ("yellow", "golden", "gold"),
     "purple": ("purple", "violet", "magenta"),
-    "orange": ("orange",),
+    "orange": ("orange", "tangerine"),
+    "cyan": ("cyan", "teal", "turquoise"),
     "white": ("white",),
     "black": ("black",),
     "pink": ("pink",),
@@ -46,6 +47,7 @@ SHAPE_WORDS: dict[str, tuple[str, ...]] = {
     "sphere": ("sphere", "ball", "orb", "globe"),
     "cylinder": ("cylinder", "can", "tube", "tin", "barrel"),
     "capsule": ("capsule", "pill"),
+    "egg": ("egg", "oval"),
     "cone": ("cone",),
     "pyramid": ("pyramid",),
     "ring": ("ring", "torus"),
@@ -63,12 +65,14 @@ TRAIN_NOUNS: dict[str, tuple[str, ...]] = {
     "sphere": ("ball",),
     "cylinder": ("cylinder",),
     "capsule": ("capsule",),
+    "egg": ("egg",),
 }
 HELD_OUT_NOUNS: dict[str, tuple[str, ...]] = {
     "cube": ("block", "crate"),
     "sphere": ("sphere", "orb"),
     "cylinder": ("can", "tube"),
     "capsule": ("pill",),
+    "egg": ("oval",),
 }
 
 # Places to put objects on or in: canonical shape -> nouns, those for training, held-out ones.
@@ -224,7 +228,11 @@ class Split(enum.Enum):
     COLOURS_AND_NOUNS = "colours_and_nouns"  # both
     DISTRACTOR = "distractor"  # another object named as not meant ("..., not the green ball")
     ATTRIBUTE = "attribute"  # colour or shape alone, where it is unique ("the ball")
-    SPATIAL = "spatial"  # where the object is ("the leftmost one", "the nearest one")
+    SPATIAL = "spatial"  # where the object is ("the left cube", "the nearest one")
+    # A colour-shape combination never shown in training ("the red ball" where training only
+    # ever showed red things that are not balls and balls that are not red); compositional scenes
+    # (vla_ros.sim.objects) only.
+    COMBINATIONS = "combinations"
 
 
 @dataclass(frozen=True)

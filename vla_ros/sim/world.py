@@ -14,7 +14,10 @@ one offscreen renderer, freed by `close()` (or by leaving a `with` block).
 
 from __future__ import annotations
 
+import copy
 import math
+import xml.etree.ElementTree as ElementTree
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -68,13 +71,19 @@ class SimWorld:
                 f"camera size must be 1..{MAX_CAMERA_SIDE} pixels per side, got {camera_size}"
             )
         self.camera_size = (height, width)
-        self.model = mujoco.MjModel.from_xml_path(str(self.spec.model_path))
+        if self.spec.objects is None:
+            self.model = mujoco.MjModel.from_xml_path(str(self.spec.model_path))
+        else:
+            self.model = mujoco.MjModel.from_xml_string(_compositional_xml(self.spec))
         _configure_fast_rendering(self.model, width, height)
         self.data = mujoco.MjData(self.model)
         self._renderer: mujoco.Renderer | None = None
         self._gl_thread: ThreadPoolExecutor | None = None
         self._camera_id = self._id(mujoco.mjtObj.mjOBJ_CAMERA, self.spec.camera)
-        self.objects = self._find_objects(_OBJECT_PREFIX)
+        # A compositional scene shows some of its bodies each episode (`_show_objects`).
+        self.unseen_combinations = False  # episodes show one combination held out of training
+        self._pool = self._pool_geoms() if self.spec.objects is not None else {}
+        self.objects = () if self._pool else self._find_objects(_OBJECT_PREFIX)
         self.places = self._find_objects(_PLACE_PREFIX, required=False)
         self._joint_qpos = {name: self._qpos_address(name) for name in self._all_joint_names()}
         self._joint_dof = {
@@ -127,6 +136,8 @@ class SimWorld:
         rng = np.random.default_rng(self.seed)
         mujoco.mj_resetData(self.model, self.data)
         self._place_robot(rng)
+        if self._pool:
+            self._show_objects(rng)
         self._place_objects(rng)
         self._command[:] = 0.0
         self.data.ctrl[:] = 0.0
@@ -554,6 +565,51 @@ class SimWorld:
         if self.places:
             self._place_places(rng, placed)
 
+    def _show_objects(self, rng: np.random.Generator) -> None:
+        """Draw the episode's objects (vla_ros.sim.objects) and give each a body of its shape,
+        painted its colour; the bodies not drawn are hidden below the floor, touching nothing."""
+        object_set = self.spec.objects
+        assert object_set is not None
+        used: Counter[str] = Counter()
+        shown = []
+        for colour, shape in object_set.draw(rng, self.unseen_combinations):
+            shown.append(SceneObject(colour, shape, f"{_OBJECT_PREFIX}{shape}_{used[shape]}"))
+            used[shape] += 1
+        self.objects = tuple(shown)
+        colour_of = {obj.body: object_set.colours[obj.colour] for obj in shown}
+        for index, (body_name, geoms) in enumerate(self._pool.items()):
+            body = self._id(mujoco.mjtObj.mjOBJ_BODY, body_name)
+            rgb = colour_of.get(body_name)
+            for geom, seen, contype, conaffinity in geoms:
+                visible = rgb is not None and seen
+                self.model.geom_rgba[geom] = (*rgb, 1.0) if visible else (0.0, 0.0, 0.0, 0.0)
+                self.model.geom_contype[geom] = contype if rgb is not None else 0
+                self.model.geom_conaffinity[geom] = conaffinity if rgb is not None else 0
+            # A hidden free body floats where it is put instead of falling for ever.
+            self.model.body_gravcomp[body] = 0.0 if rgb is not None else 1.0
+            if rgb is None:
+                self._put(SceneObject("", "", body_name), np.array([50.0 + index, 50.0]), -10.0)
+
+    def _pool_geoms(self) -> dict[str, list[tuple[int, bool, int, int]]]:
+        """The bodies a compositional scene draws from, each with its geoms: (id, seen, contype,
+        conaffinity) as built; unseen geoms (a capsule's foot) stay unseen."""
+        pool: dict[str, list[tuple[int, bool, int, int]]] = {}
+        for body in range(self.model.nbody):
+            name = self.model.body(body).name
+            if not name.startswith(_OBJECT_PREFIX):
+                continue
+            first = int(self.model.body_geomadr[body])
+            pool[name] = [
+                (
+                    geom,
+                    bool(self.model.geom_rgba[geom][3] > 0),
+                    int(self.model.geom_contype[geom]),
+                    int(self.model.geom_conaffinity[geom]),
+                )
+                for geom in range(first, first + int(self.model.body_geomnum[body]))
+            ]
+        return pool
+
     def _place_places(self, rng: np.random.Generator, objects_xy: list[np.ndarray]) -> None:
         area = self.spec.place_placement
         if area is None:
@@ -575,10 +631,12 @@ class SimWorld:
         for place, xy in zip(self.places, spots, strict=True):
             self._put(place, xy)
 
-    def _put(self, obj: SceneObject, xy: np.ndarray) -> None:
-        """Stand an object (or a place) at `xy`, upright, at the height the MJCF rests it at."""
+    def _put(self, obj: SceneObject, xy: np.ndarray, height: float | None = None) -> None:
+        """Stand an object (or a place) at `xy`, upright, at `height` (default: the height the
+        MJCF rests it at)."""
         body = self._id(mujoco.mjtObj.mjOBJ_BODY, obj.body)
-        position = np.array([xy[0], xy[1], self.model.body_pos[body, 2]])
+        z = self.model.body_pos[body, 2] if height is None else height
+        position = np.array([xy[0], xy[1], z])
         mocap = self.model.body_mocapid[body]
         if mocap >= 0:
             self.data.mocap_pos[mocap] = position
@@ -656,8 +714,58 @@ def _half_height(model: mujoco.MjModel, geom: int) -> float:
         mujoco.mjtGeom.mjGEOM_CAPSULE: radius + half_length,
         mujoco.mjtGeom.mjGEOM_CYLINDER: half_length,
         mujoco.mjtGeom.mjGEOM_BOX: half_z,
+        mujoco.mjtGeom.mjGEOM_ELLIPSOID: half_z,
     }
     kind = mujoco.mjtGeom(model.geom_type[geom])
     if kind not in heights:
-        raise ValueError(f"objects must be spheres, capsules, cylinders or boxes, not {kind.name}")
+        raise ValueError(
+            f"objects must be spheres, capsules, cylinders, boxes or ellipsoids, not {kind.name}"
+        )
     return float(heights[kind])
+
+
+# An egg is the scene's sphere stretched along x and squashed across (as long as the sphere is
+# wide, so a gripper that holds the sphere holds it), lying on its side.
+_EGG_RADII = (1.0, 0.75, 0.75)
+
+
+def _compositional_xml(spec: SceneSpec) -> str:
+    """The scene's MJCF with its objects replaced by `max_per_shape` bodies of each shape of
+    `spec.objects`, named object_<shape>_<index>, copied from the MJCF's object of that shape
+    (its size, mass, friction; an egg from the sphere)."""
+    object_set = spec.objects
+    assert object_set is not None
+    root = ElementTree.parse(spec.model_path).getroot()
+    worldbody = root.find("worldbody")
+    if worldbody is None:
+        raise ValueError(f"{spec.model_file} has no worldbody")
+    templates = {}
+    for body in worldbody.findall("body"):
+        name = body.get("name", "")
+        if name.startswith(_OBJECT_PREFIX):
+            templates[name.rpartition("_")[2]] = body
+            worldbody.remove(body)
+    if "sphere" in templates:
+        templates["egg"] = _egg_from(templates["sphere"])
+    missing = [shape for shape in object_set.shapes if shape not in templates]
+    if missing:
+        raise ValueError(f"{spec.model_file} has no object to build {', '.join(missing)} from")
+    for shape in object_set.shapes:
+        for index in range(object_set.max_per_shape):
+            body = copy.deepcopy(templates[shape])
+            body.set("name", f"{_OBJECT_PREFIX}{shape}_{index}")
+            worldbody.append(body)
+    return ElementTree.tostring(root, encoding="unicode")
+
+
+def _egg_from(sphere: ElementTree.Element) -> ElementTree.Element:
+    egg = copy.deepcopy(sphere)
+    geom = egg.find("geom")
+    assert geom is not None
+    radius = float(geom.get("size", "0").split()[0])
+    radii = [radius * scale for scale in _EGG_RADII]
+    geom.set("type", "ellipsoid")
+    geom.set("size", " ".join(f"{r:.4f}" for r in radii))
+    x, y, z = (float(v) for v in egg.get("pos", "0 0 0").split())
+    egg.set("pos", f"{x} {y} {z - radius + radii[2]:.4f}")
+    return egg
