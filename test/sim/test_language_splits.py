@@ -17,6 +17,7 @@ from vla_ros.sim.tasks import (
     COLOUR_WORDS,
     HELD_OUT_COLOURS,
     PHRASINGS,
+    REFUSAL_SPLITS,
     SHAPE_WORDS,
     SPATIAL_WORDS,
     TRAIN_NOUNS,
@@ -35,6 +36,12 @@ TRAIN_WORDS_OF_TEMPLATES = {
     for word in WORD.findall(template.replace("{object}", "").replace("{place}", ""))
 }
 TRAIN_NOUN_WORDS = {w for words in TRAIN_NOUNS.values() for w in words}
+# What the parser says of each refusal split's commands.
+REFUSAL_REASONS = {
+    Split.ABSENT: "there is no",
+    Split.AMBIGUOUS: "is ambiguous",
+    Split.NONSENSE: "names no object",
+}
 KINDS = {
     "mobile": (TaskKind.GO_TO,),
     "humanoid": (TaskKind.REACH,),
@@ -54,6 +61,10 @@ def test_every_split_s_commands_name_the_object_they_mean(worlds, scene, objects
             world.reset(seed)
             sampled = sample_task(world, seed, split, kind=kind)
             status = world.set_instruction(sampled.instruction)
+            if split in REFUSAL_SPLITS:
+                assert sampled.target is None and status.target is None, sampled.instruction
+                assert REFUSAL_REASONS[split] in status.message, (sampled.instruction, status)
+                continue
             assert status.target == sampled.target.name, (split, sampled.instruction)
             assert world.tracker.task.kind is kind
             if kind is TaskKind.PLACE:

@@ -5,7 +5,13 @@ import pytest
 
 from vla_ros.learn.collect import collect
 from vla_ros.learn.dataset import iter_episodes, read_meta
-from vla_ros.learn.evaluate import Deployment, PolicyController, evaluate, run_episode
+from vla_ros.learn.evaluate import (
+    REFUSAL_HORIZON,
+    Deployment,
+    PolicyController,
+    evaluate,
+    run_episode,
+)
 from vla_ros.logic.safety import Proposal, SafetyGovernor
 from vla_ros.model.policy import ActionProposal, Observation, Policy
 from vla_ros.sim.tasks import Split, TaskKind, TaskState, make_task
@@ -74,7 +80,9 @@ def test_a_policy_is_driven_through_its_contract(worlds):
     policy = TurnInPlace()
     controller = PolicyController(policy, world, image_size=(16, 24))
     result = run_episode(world, controller, seed=8, instruction="go to the purple cone")
-    assert result.state is TaskState.UNKNOWN_TARGET and result.steps == 0
+    # A command naming nothing is watched for REFUSAL_HORIZON: turning on the spot is no refusal.
+    assert result.state is TaskState.UNKNOWN_TARGET and result.refused is False
+    assert result.steps == round(REFUSAL_HORIZON / world.spec.control_period)
     world.reset(seed=8)
     yaw0 = world.base_pose()[2]
     world.set_instruction("Go to the  RED cube")
@@ -159,6 +167,23 @@ def test_the_governed_evaluation_applies_the_safety_nodes_scaling_and_limits(sma
     assert not np.allclose(np.array(policy.in_force[1:]), [p[1] for p in policy.proposals[:-1]])
     assert result.stopped == pytest.approx(5 * deployment.control_period)
     assert result.slowed == pytest.approx(5 * deployment.control_period)
+
+
+@pytest.mark.parametrize(("moving_steps", "refused"), [(0, True), (5, True), (12, False)])
+def test_a_command_naming_nothing_is_refused_only_when_the_robot_stops_within_a_second(
+    small_camera, moving_steps, refused
+):
+    deployment = Deployment.for_scene("arm", latency=0.05)
+    steps = round(REFUSAL_HORIZON / deployment.control_period)
+    move = [0.0, -0.3, 0.3, 0, 0, 0, 0]
+    actions = [move] * moving_steps + [[0.0] * 7] * (steps - moving_steps)
+    with SimWorld("arm", camera_size=small_camera) as world:
+        policy = Scripted(world, actions, [0.0] * steps)
+        result = run_episode(
+            world, PolicyController(policy, world), 3, "reach the green cube", deployment
+        )
+    assert result.state is TaskState.UNKNOWN_TARGET and result.steps == steps
+    assert result.refused is refused and result.success is refused
 
 
 def test_balanced_targets_show_each_placement_with_different_objects_named(

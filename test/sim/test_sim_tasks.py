@@ -86,6 +86,10 @@ def test_a_description_matching_two_objects_is_ambiguous():
     objects = (*OBJECTS, SceneObject("red", "sphere", "object_red_sphere"))
     task = make_task("go to the red one", objects)
     assert task.target is None and "ambiguous" in task.reason
+    # "the object" fits every object: ambiguous among several, the one where there is one.
+    task = make_task("touch the object", objects)
+    assert task.target is None and "ambiguous" in task.reason
+    assert make_task("reach the thing", objects[:1]).target == objects[0]
 
 
 TWO_CUBES = (

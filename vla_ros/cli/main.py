@@ -25,6 +25,9 @@ SPLITS = (  # the Split values, likewise
     "distractor",
     "attribute",
     "spatial",
+    "absent",
+    "ambiguous",
+    "nonsense",
     "combinations",
 )
 OBJECTS = ("fixed", "compositional")  # vla_ros.sim.scenes.OBJECT_CHOICES, likewise
@@ -358,8 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
         "nouns never trained on), structure (new sentence structures), colours (new colour "
         "words), nouns (new object nouns), colours_and_nouns, distractor ('..., not the green "
         "ball'), attribute ('the ball', 'the red one'), spatial ('the left cube', 'the nearest "
-        "one'), combinations (a colour-shape combination never trained on; --objects "
-        "compositional)",
+        "one'), absent ('the red ball' where there is none), ambiguous ('the cube' with two "
+        "cubes), nonsense ('sing me a song'): success is refusing them (stopped within 1 s, "
+        "nothing reached); combinations (a colour-shape combination never trained on; "
+        "--objects compositional)",
     )
     wording.add_argument("--held-out", action="store_true", help="the same as --split held_out")
     wording.add_argument(

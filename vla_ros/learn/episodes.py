@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from vla_ros.sim.tasks import (
+    REFUSAL_SPLITS,
     SPATIAL_WORDS,
     TRAIN_NOUNS,
     SceneObject,
@@ -16,6 +17,7 @@ from vla_ros.sim.tasks import (
     TaskKind,
     Whereabouts,
     describe,
+    describe_nothing,
     pick_by_place,
 )
 from vla_ros.sim.world import SimWorld
@@ -49,7 +51,7 @@ def sample_instruction(
 
 class SampledTask(NamedTuple):
     instruction: str
-    target: SceneObject  # the object the instruction means
+    target: SceneObject | None  # the object the instruction means (None: REFUSAL_SPLITS)
     place: SceneObject | None  # where it goes (PLACE)
 
 
@@ -71,6 +73,9 @@ def sample_task(
     place = None
     if kind is TaskKind.PLACE:
         place = world.places[rng.integers(len(world.places))]
+    if split in REFUSAL_SPLITS:
+        palette = () if world.spec.objects is None else tuple(world.spec.objects.colours)
+        return SampledTask(describe_nothing(objects, kind, rng, split, place, palette), None, place)
     reference = None
     if split is Split.COMBINATIONS:
         target = _unseen_combination(world)

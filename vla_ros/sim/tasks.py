@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 
@@ -229,6 +230,13 @@ class Split(enum.Enum):
     DISTRACTOR = "distractor"  # another object named as not meant ("..., not the green ball")
     ATTRIBUTE = "attribute"  # colour or shape alone, where it is unique ("the ball")
     SPATIAL = "spatial"  # where the object is ("the left cube", "the nearest one")
+    # Commands that name nothing here, to be refused (the robot stopped within 1 s, nothing
+    # reached): an object of familiar words that is not there ("the red egg" beside a red cube
+    # and a green egg), a description that fits several ("the cube" with two cubes; "the
+    # object"), and words that name no object at all.
+    ABSENT = "absent"
+    AMBIGUOUS = "ambiguous"
+    NONSENSE = "nonsense"
     # A colour-shape combination never shown in training ("the red ball" where training only
     # ever showed red things that are not balls and balls that are not red); compositional scenes
     # (vla_ros.sim.objects) only.
@@ -349,7 +357,8 @@ def _resolve(
     excluded = [pair for pair in excluded if pair != (None, None)]
     spatial = next((w for w in (*wanted, *rest) if w in SPATIAL_WORDS), None)
     have = ", ".join(obj.name for obj in candidates) or "none"
-    if colour is None and shape is None and not excluded and spatial is None:
+    bare = any(word in _BARE_NOUNS for word in wanted)  # "the object" fits every one
+    if colour is None and shape is None and not excluded and spatial is None and not bare:
         return None, f"names no {what} I know (the scene has: {have})"
     matches = [
         obj
@@ -478,6 +487,64 @@ _DISTRACTOR_FORMS = (
     "{object} rather than the {other}",
     "{object} instead of the {other}",
 )
+
+
+# Splits whose commands name nothing here (`Split.ABSENT` ...): the robot must not move.
+REFUSAL_SPLITS = frozenset({Split.ABSENT, Split.AMBIGUOUS, Split.NONSENSE})
+# Commands that name no object: no colour, shape, place, stop or pick word in them.
+NONSENSE_COMMANDS = (
+    "sing me a song",
+    "what time is it",
+    "tell me a joke",
+    "reach the flurble",
+    "go to the zorp",
+    "touch the glimmet",
+    "how is the weather today",
+    "do a little dance",
+    "find the wibble",
+    "good morning robot",
+)
+
+
+def describe_nothing(
+    objects: Sequence[SceneObject],
+    kind: TaskKind,
+    rng: np.random.Generator,
+    split: Split,
+    place: SceneObject | None = None,
+    colours: Sequence[str] = (),
+) -> str:
+    """A command of a refusal split (`REFUSAL_SPLITS`) in training wording, naming nothing
+    among `objects`. ABSENT combines a colour and a shape the scene shows (or one of `colours`)
+    into an object it does not have; AMBIGUOUS names a colour or shape several objects share
+    ("the cube", "the red one"), or "the object" where none is shared; NONSENSE is one of
+    NONSENSE_COMMANDS."""
+    if split is Split.NONSENSE:
+        return _pick(rng, NONSENSE_COMMANDS)
+    if split is Split.ABSENT:
+        present = {(obj.colour, obj.shape) for obj in objects}
+        shapes = sorted({obj.shape for obj in objects})
+        for palette in (sorted({obj.colour for obj in objects}), sorted(set(colours))):
+            absent = [(c, s) for c in palette for s in shapes if (c, s) not in present]
+            if absent:
+                colour, shape = absent[rng.integers(len(absent))]
+                return describe(
+                    objects[0],
+                    kind,
+                    rng,
+                    place=place,
+                    reference=(f"{colour} {_pick(rng, TRAIN_NOUNS[shape])}"),
+                )
+        raise ValueError("no absent object can be named: give the scene's palette (`colours`)")
+    if split is not Split.AMBIGUOUS:
+        raise ValueError(f"{split.value} is not a refusal split")
+    shared = [
+        _pick(rng, TRAIN_NOUNS[shape])
+        for shape, n in Counter(obj.shape for obj in objects).items()
+        if n > 1
+    ] + [f"{colour} one" for colour, n in Counter(obj.colour for obj in objects).items() if n > 1]
+    reference = _pick(rng, shared) if shared else _pick(rng, ("object", "thing"))
+    return describe(objects[0], kind, rng, place=place, reference=reference)
 
 
 def _object_phrase(
