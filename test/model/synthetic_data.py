@@ -71,10 +71,27 @@ def write_dataset(
     size=(64, 64),
     seed: int = 0,
     colours: tuple[str, ...] = tuple(COLOURS),
+    refusals: int = 0,
 ) -> Path:
-    """`colours`: the squares in every picture (one of them named)."""
+    """`colours`: the squares in every picture (one of them named). `refusals`: episodes more,
+    naming a colour that is not in the picture, demonstrated by standing still."""
     rng = np.random.default_rng(seed)
     writer = DatasetWriter(root, DatasetMeta("synthetic", JOINTS, ACTIONS, size, 0.1))
     for _ in range(episodes):
         writer.write(make_episode(rng, size, steps, colours))
+    absent = [colour for colour in COLOURS if colour not in colours]
+    for _ in range(refusals):
+        shown = make_episode(rng, size, steps, colours)
+        writer.write(
+            Episode(
+                instruction=f"go to the {rng.choice(absent)} cube",
+                images=shown.images,
+                joint_positions=np.zeros_like(shown.joint_positions),
+                joint_velocities=np.zeros_like(shown.joint_velocities),
+                actions=np.zeros_like(shown.actions),
+                success=True,
+                target_pixels=np.full_like(shown.target_pixels, np.nan),
+                names_target=False,
+            )
+        )
     return Path(root)

@@ -209,6 +209,43 @@ def test_the_grounding_head_learns_where_the_named_square_is(tiny_bert, tmp_path
     assert left_x < -0.2 and right_x > 0.2, prediction.target_pixel  # squares at x = -0.6, 0.6
 
 
+def test_the_presence_head_learns_which_commands_name_nothing_in_the_picture(tiny_bert, tmp_path):
+    """Red squares only; "the red cube" is demonstrated by driving to it, "the blue cube" by
+    standing still (labelled as naming nothing). The head must tell the two apart, and a
+    command it believes names nothing must carry its doubt into the uncertainty."""
+    data = write_dataset(
+        tmp_path / "data", episodes=10, steps=12, size=(32, 32), colours=("red",), refusals=10
+    )
+    assert sum(not e.names_target for e in iter_episodes(data)) == 10
+    out = train(
+        data,
+        tmp_path / "checkpoint",
+        {**TINY, "text.pretrained": tiny_bert, "grounding.presence": 1.0},
+        epochs=30,
+        batch_size=16,
+        learning_rate=3e-3,
+        heldout_fraction=0.25,
+        log=io.StringIO(),
+    )
+    policy = load_policy(out)
+    picture = draw((32, 32), {"red": (0.5, 0.5)}, np.random.default_rng(5))
+    prediction, _ = policy.predict(
+        np.stack([picture, picture]),
+        ["go to the red cube", "go to the blue cube"],
+        np.zeros((2, 2), np.float32),
+        np.zeros((2, 2), np.float32),
+    )
+    named, absent = prediction.named
+    assert named > 0.7 and absent < 0.3, prediction.named
+    # Its doubt is carried into the published uncertainty: absent_uncertainty x P(names nothing).
+    absent = policy.config.grounding.absent_uncertainty * (1 - prediction.named)
+    np.testing.assert_allclose(prediction.absent_penalty, absent)
+    np.testing.assert_allclose(
+        prediction.uncertainty, prediction.bound + prediction.penalty[:, None] + absent[:, None]
+    )
+    assert absent[1] > absent[0] + 1.0
+
+
 def test_shifting_a_picture_moves_its_grounding_label_with_it():
     config = ModelConfig(ACTIONS, JOINTS, image_size=(32, 48))
     batcher = _Batcher(config, None, None)

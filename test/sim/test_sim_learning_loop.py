@@ -3,8 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from vla_ros.learn.collect import collect
+from vla_ros.learn.collect import REFUSAL_DEMO_STEPS, collect
 from vla_ros.learn.dataset import iter_episodes, read_meta
+from vla_ros.learn.episodes import episode_seed
 from vla_ros.learn.evaluate import (
     REFUSAL_HORIZON,
     Deployment,
@@ -14,7 +15,15 @@ from vla_ros.learn.evaluate import (
 )
 from vla_ros.logic.safety import Proposal, SafetyGovernor
 from vla_ros.model.policy import ActionProposal, Observation, Policy
-from vla_ros.sim.tasks import Split, TaskKind, TaskState, make_task
+from vla_ros.sim.scenes import compositional
+from vla_ros.sim.tasks import (
+    NONSENSE_COMMANDS,
+    TRAINING_NONSENSE,
+    Split,
+    TaskKind,
+    TaskState,
+    make_task,
+)
 from vla_ros.sim.world import SimWorld
 
 
@@ -207,6 +216,38 @@ def test_balanced_targets_show_each_placement_with_different_objects_named(
     named = [make_task(e.instruction, objects).target for e in (first, second)]
     assert None not in named and named[0] != named[1]
     assert not np.array_equal(first.images[0], third.images[0])  # the next placement
+
+
+def test_refusals_show_the_same_picture_with_a_command_naming_nothing_and_no_motion(
+    tmp_path, small_camera, worlds
+):
+    scene = compositional("arm")
+    collect(
+        scene,
+        tmp_path,
+        episodes=9,
+        seed=5,
+        image_size=(24, 32),
+        camera_size=small_camera,
+        targets_per_placement=2,
+        refusals=1,
+        progress=False,
+    )
+    episodes = list(iter_episodes(tmp_path))
+    world = worlds("arm", "compositional")
+    for placement in range(3):
+        first, second, refused = episodes[3 * placement : 3 * placement + 3]
+        assert first.names_target and second.names_target and not refused.names_target
+        np.testing.assert_array_equal(first.images[0], refused.images[0])
+        world.reset(episode_seed(5, placement))
+        status = world.set_instruction(refused.instruction)
+        assert status.state is TaskState.UNKNOWN_TARGET, refused.instruction
+        assert world.set_instruction(first.instruction).target is not None
+        assert len(refused) == REFUSAL_DEMO_STEPS and not np.any(refused.actions)
+        assert np.all(np.isnan(refused.target_pixels))
+    # absent, ambiguous, nonsense in turn; nonsense from the training list, not evaluation's
+    assert any(e.instruction in TRAINING_NONSENSE for e in episodes)
+    assert not any(e.instruction in NONSENSE_COMMANDS for e in episodes)
 
 
 RGB = {"red": 0, "green": 1, "blue": 2}

@@ -276,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--recipe",
         metavar="NAME",
-        help="make a shipped checkpoint as it was made (arm, humanoid): balanced "
+        help="make a checkpoint as its recipe says (arm, humanoid: the shipped ones; arm-language: "
+        "compositional scenes, refusals, presence head): balanced "
         "demonstrations, cloning, DAgger rounds; its dataset goes to --data (default: "
         "data/recipe-NAME), which must not exist yet",
     )

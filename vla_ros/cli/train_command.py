@@ -31,12 +31,13 @@ def run(args: argparse.Namespace) -> int:
     if args.recipe is not None:
         from vla_ros.learn.recipes import run_recipe
 
+        if args.objects != "fixed":
+            raise SystemExit("vla-ros train: a --recipe says what objects its scenes show")
         try:
             run_recipe(
                 args.recipe,
                 args.out,
                 args.data or Path("data") / f"recipe-{args.recipe}",
-                objects=args.objects,
             )
         except ValueError as error:
             raise SystemExit(f"vla-ros train: {error}") from None

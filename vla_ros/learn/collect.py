@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from vla_ros.learn.dataset import DatasetMeta, DatasetWriter, Episode
-from vla_ros.learn.episodes import episode_seed, sample_instruction
+from vla_ros.learn.episodes import episode_seed, sample_instruction, sample_task
 from vla_ros.learn.progress import Progress
 from vla_ros.logic.images import resize_rgb
 from vla_ros.sim.experts import expert_action
@@ -44,6 +44,9 @@ from vla_ros.sim.world import DEFAULT_CAMERA_SIZE, SimWorld
 DEFAULT_IMAGE_SIZE = (64, 64)  # (height, width): the camera node's default model input
 DEFAULT_ACTION_NOISE = 0.1  # fraction of each channel's limit (standard deviation)
 DEFAULT_HOLD_STEPS = 5
+REFUSAL_DEMO_STEPS = 10  # a refused command: the expert stays still for 1 s at 10 Hz
+# What refusal demonstrations ask, in turn.
+_REFUSALS = (Split.ABSENT, Split.AMBIGUOUS, Split.NONSENSE)
 
 
 @dataclass(frozen=True)
@@ -75,14 +78,18 @@ def collect(
     targets_per_placement: int = 1,
     progress: bool = True,
     tasks: Sequence[TaskKind] = (),
+    refusals: int = 0,
 ) -> CollectionSummary:
     """Roll out the expert for `episodes` seeded episodes of `scene` into a dataset at `out_dir`.
 
     Pictures are rendered at `camera_size` (the sim node's camera) and resized to `image_size`,
     as the camera node does. Adding episodes to an existing dataset of the same kind is fine;
     use another `seed` so they differ from the ones already there. Episode i shows placement
-    i // `targets_per_placement`, naming its (i % `targets_per_placement`)-th object. `tasks`:
+    i // n (n = `targets_per_placement` + `refusals`), naming its (i % n)-th object; `tasks`:
     the kinds of task to demonstrate, one per placement in turn (default: the scene's own).
+    The last `refusals` episodes of a placement give a command that names nothing there (an
+    absent object, an ambiguous one, nonsense: REFUSAL_SPLITS in turn) and show the expert
+    staying still for REFUSAL_DEMO_STEPS, labelled `names_target=False`.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
@@ -92,6 +99,8 @@ def collect(
         raise ValueError(f"action_noise is a fraction of the limits in [0, 1], got {action_noise}")
     if hold_steps < 0:
         raise ValueError(f"hold_steps must be >= 0, got {hold_steps}")
+    if refusals < 0:
+        raise ValueError(f"refusals must be >= 0, got {refusals}")
     started = time.monotonic()
     with SimWorld(scene, camera_size=camera_size) as world:
         name = world.spec.name
@@ -104,11 +113,15 @@ def collect(
         meter = Progress(f"collect {name}", episodes, enabled=progress)
         successes = steps = 0
         for index in range(episodes):
-            placement, shift = divmod(index, targets_per_placement)
+            placement, shift = divmod(index, targets_per_placement + refusals)
             episode_id = episode_seed(seed, placement)
             kind = kinds[placement % len(kinds)]
             world.reset(episode_id)  # what the episode shows decides what can be asked
-            instruction = sample_instruction(world, episode_id, split, shift, kind)
+            if shift < targets_per_placement:
+                instruction = sample_instruction(world, episode_id, split, shift, kind)
+            else:
+                refusal = _REFUSALS[(placement + shift) % len(_REFUSALS)]
+                instruction = sample_task(world, episode_id, refusal, kind=kind, training=True)[0]
             episode = _demonstrate(
                 world, episode_id, shift, instruction, image_size, action_noise, hold_steps
             )
@@ -147,8 +160,11 @@ def _demonstrate(
     noise_scale = action_noise * np.asarray(world.spec.action_limits)
     images, positions, velocities, actions, targets = [], [], [], [], []
     held = 0
-    while status.state is TaskState.RUNNING or (
-        status.state is TaskState.SUCCEEDED and held < hold_steps
+    refusal = status.state is TaskState.UNKNOWN_TARGET
+    while (
+        status.state is TaskState.RUNNING
+        or (status.state is TaskState.SUCCEEDED and held < hold_steps)
+        or (refusal and len(actions) < REFUSAL_DEMO_STEPS)
     ):
         joints = world.joint_state()
         images.append(resize_rgb(world.render(), image_size))
@@ -158,7 +174,7 @@ def _demonstrate(
         label = expert_action(world)
         actions.append(label)
         running = status.state is TaskState.RUNNING
-        world.apply_command(label + noise.normal(0.0, noise_scale) if running else label)
+        world.apply_command(label + noise.normal(0.0, noise_scale) if running or refusal else label)
         status = world.step()
         held += not running
     world.stop()
@@ -168,7 +184,8 @@ def _demonstrate(
         joint_positions=np.array(positions, dtype=np.float32),
         joint_velocities=np.array(velocities, dtype=np.float32),
         actions=np.array(actions, dtype=np.float32),
-        success=status.state is TaskState.SUCCEEDED,
+        success=refusal or status.state is TaskState.SUCCEEDED,  # a refusal is its success
+        names_target=not refusal,
         target_pixels=np.array(targets, dtype=np.float32),
     )
 

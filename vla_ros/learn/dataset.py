@@ -48,6 +48,9 @@ class Episode:
     # (T, 2) float32: where the named object is in the picture, (x, y) in [-1, 1] from the
     # top-left corner; NaN where it is out of view. None where the source does not know (bags).
     target_pixels: np.ndarray | None = None
+    # Whether the instruction names one object here; False for a command to refuse (an absent
+    # object, one of several, nonsense), demonstrated by not moving.
+    names_target: bool = True
 
     def __post_init__(self) -> None:
         steps = len(self.images)
@@ -90,6 +93,8 @@ class DatasetWriter:
         optional = {}
         if episode.target_pixels is not None:
             optional["target_pixels"] = episode.target_pixels.astype(np.float32)
+        if not episode.names_target:
+            optional["names_target"] = np.array(False)
         np.savez_compressed(
             path,
             instruction=np.array(episode.instruction),
@@ -134,4 +139,5 @@ def iter_episodes(root: str | Path) -> Iterator[Episode]:
                 actions=data["actions"],
                 success=bool(data["success"]),
                 target_pixels=data.get("target_pixels"),
+                names_target=bool(data["names_target"]) if "names_target" in data else True,
             )

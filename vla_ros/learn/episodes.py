@@ -61,8 +61,10 @@ def sample_task(
     split: Split = Split.TRAIN,
     shift: int = 0,
     kind: TaskKind | None = None,
+    training: bool = False,
 ) -> SampledTask:
-    """`sample_instruction`, with the object (and place) the instruction means."""
+    """`sample_instruction`, with the object (and place) the instruction means. `training`: a
+    refusal split's nonsense comes from the commands demonstrations use, not evaluation's."""
     kind = world.spec.task_kind if kind is None else kind
     if kind not in world.spec.task_kinds:
         known = ", ".join(k.value for k in world.spec.task_kinds)
@@ -75,7 +77,8 @@ def sample_task(
         place = world.places[rng.integers(len(world.places))]
     if split in REFUSAL_SPLITS:
         palette = () if world.spec.objects is None else tuple(world.spec.objects.colours)
-        return SampledTask(describe_nothing(objects, kind, rng, split, place, palette), None, place)
+        instruction = describe_nothing(objects, kind, rng, split, place, palette, training)
+        return SampledTask(instruction, None, place)
     reference = None
     if split is Split.COMBINATIONS:
         target = _unseen_combination(world)

@@ -37,6 +37,8 @@ class Recipe:
     dagger_rounds: int
     dagger_episodes: int  # learner episodes per round
     overrides: Mapping[str, Any] = field(default_factory=dict)  # ModelConfig dotted keys
+    objects: str = "fixed"  # or "compositional" (`scene_with_objects`)
+    refusals: int = 0  # demonstrations of refusing per placement (`collect`)
 
 
 # What made the reaching policies listen (docs/models.md, "Does the policy listen?"): 8x8 picture
@@ -46,9 +48,16 @@ class Recipe:
 # 91 % in 1.72 s to 96 % in 1.51 s.
 REACHING = {"vision.stem_patch": 2, "grounding.weight": 1.0, "uncertainty.ensemble": 3}
 
+# Understanding what it is told (issue 13): compositional scenes, one command per placement that
+# names nothing there (demonstrated by staying still), and a presence head whose doubt is the
+# uncertainty such a command should bring, in place of the language-novelty penalty (which
+# stopped the robot for new words naming things that are there).
+LANGUAGE = {**REACHING, "grounding.presence": 1.0, "uncertainty.novelty": False}
+
 RECIPES: dict[str, Recipe] = {
     "arm": Recipe("arm", 1000, 4, 30, 1, 400, REACHING),
     "humanoid": Recipe("humanoid", 1000, 4, 30, 1, 400, REACHING),
+    "arm-language": Recipe("arm", 1250, 4, 30, 1, 400, LANGUAGE, "compositional", refusals=1),
 }
 
 
@@ -58,16 +67,14 @@ def run_recipe(
     data_dir: str | Path,
     seed: int = 0,
     log: TextIO = sys.stderr,
-    objects: str = "fixed",
 ) -> Path:
-    """Make the checkpoint `name` describes in `out_dir`, with its data in `data_dir`, on the
-    scene with `objects` (`scene_with_objects`: fixed, or compositional)."""
+    """Make the checkpoint `name` describes in `out_dir`, with its data in `data_dir`."""
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
     from vla_ros.model import load_policy
 
     recipe = RECIPES[name]
-    scene = scene_with_objects(recipe.scene, objects)
+    scene = scene_with_objects(recipe.scene, recipe.objects)
     data = Path(data_dir)
     started = time.monotonic()
     if (data / META_FILE).is_file():
@@ -79,6 +86,7 @@ def run_recipe(
         recipe.episodes,
         seed=seed,
         targets_per_placement=recipe.targets_per_placement,
+        refusals=recipe.refusals,
     )
     log.write(f"demonstrations: {summary}\n")
     rounds = data / "checkpoints"

@@ -34,7 +34,13 @@ import torch
 from vla_ros.learn.calibration import calibrate_policy
 from vla_ros.learn.dataset import Episode, iter_episodes, read_meta
 from vla_ros.model.checkpoint import build_policy, save_policy
-from vla_ros.model.config import MemoryKind, ModelConfig, TrainingInfo, config_for_robot
+from vla_ros.model.config import (
+    GroundingConfig,
+    MemoryKind,
+    ModelConfig,
+    TrainingInfo,
+    config_for_robot,
+)
 from vla_ros.model.encoders import TextEmbedding, TextEncoder, VisionBackbone
 from vla_ros.model.network import MemberNet, VLAModel, make_members
 from vla_ros.model.processing import (
@@ -58,6 +64,7 @@ class Frames:
     instruction: torch.Tensor  # (N,) index into the distinct instructions
     starts: np.ndarray  # (W,) first frame of every training window
     target_pixels: torch.Tensor  # (N, 2) where the named object is in the picture; NaN: unknown
+    named: torch.Tensor  # (N,) 1.0 where the instruction names one object here, else 0.0
 
 
 def train(
@@ -139,7 +146,7 @@ def train(
         for starts in np.array_split(rng.permutation(train_frames.starts), batches):
             batch = batcher(train_frames, starts, rng if augment else None)
             bootstrap = rng if len(members) > 1 else None
-            loss = sum(_member_loss(m, batch, bootstrap, config.grounding.weight) for m in members)
+            loss = sum(_member_loss(m, batch, bootstrap, config.grounding) for m in members)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -204,6 +211,9 @@ def _frames(config: ModelConfig, episodes: list[Episode], index: dict[str, int])
         target_pixels=torch.from_numpy(
             np.concatenate([_target_pixels(e) for e in episodes]).astype(np.float32)
         ),
+        named=torch.tensor(
+            [float(e.names_target) for e in episodes for _ in range(len(e))], dtype=torch.float32
+        ),
     )
 
 
@@ -223,6 +233,7 @@ class Batch:
     targets: torch.Tensor  # (B, L, K, A)
     valid: torch.Tensor  # (B, L, K)
     target_pixels: torch.Tensor  # (B, L, 2), NaN where unknown
+    named: torch.Tensor  # (B,) 1.0 where the instruction names one object here
 
 
 class _Batcher:
@@ -262,6 +273,7 @@ class _Batcher:
             targets=frames.targets[flat].view(batch, self.length, *frames.targets.shape[1:]),
             valid=frames.valid[flat].view(batch, self.length, -1),
             target_pixels=target_pixels.view(batch, self.length, 2),
+            named=frames.named[rows[:, 0]],
         )
 
     def _augment(
@@ -295,11 +307,13 @@ def _member_loss(
     member: MemberNet,
     batch: Batch,
     rng: np.random.Generator | None,
-    grounding_weight: float = 0.0,
+    grounding: GroundingConfig | None = None,
 ) -> torch.Tensor:
     """Mean loss over the sequence; with `rng`, each sample weighted by a Poisson(1) draw (the
-    member's own bootstrap of the batch). With `grounding_weight`, plus that much of the
-    grounding head's squared error where the named object is in view."""
+    member's own bootstrap of the batch). With `grounding`, plus its `weight` of the grounding
+    head's squared error where the named object is in view and its `presence` of the presence
+    head's cross-entropy."""
+    grounding = grounding if grounding is not None else GroundingConfig()
     count, length = batch.proprio.shape[:2]
     weights = (
         torch.from_numpy(rng.poisson(1.0, count)).float() if rng is not None else torch.ones(count)
@@ -319,9 +333,15 @@ def _member_loss(
         per_sample = (error * valid[..., None]).sum((1, 2)) / (
             valid.sum(1) * error.shape[-1]
         ).clamp(min=1)
-        if grounding_weight > 0:
-            per_sample = per_sample + grounding_weight * _grounding_error(
+        if grounding.weight > 0:
+            per_sample = per_sample + grounding.weight * _grounding_error(
                 out["target_pixel"], batch.target_pixels[:, step]
+            )
+        if grounding.presence > 0:
+            per_sample = per_sample + grounding.presence * (
+                torch.nn.functional.binary_cross_entropy_with_logits(
+                    out["presence"][:, 0], batch.named, reduction="none"
+                )
             )
         total = total + (per_sample * weights).sum() / weights.sum().clamp(min=1.0)
     return total / length

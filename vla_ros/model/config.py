@@ -202,10 +202,19 @@ class GroundingConfig:
     cloning alone let the arm and humanoid policies skip (docs/models.md)."""
 
     weight: float = 0.0  # of its loss beside the action loss; 0: no grounding head
+    # A presence head: does the command name one object here (not an absent one, not one of
+    # several, not nothing)? Trained on demonstrations of refused commands (`collect(...,
+    # refusal_every=k)`) with this weight of its cross-entropy; 0: no head.
+    presence: float = 0.0
+    # What a command naming nothing adds to the published uncertainty, times the head's
+    # probability that it names nothing: above the stop threshold of every scene (2.2), so such a
+    # command stops the robot, while a command the head believes adds little.
+    absent_uncertainty: float = 3.0
 
     def __post_init__(self) -> None:
-        if not self.weight >= 0.0:  # NaN too
-            raise ValueError(f"grounding.weight must be >= 0, got {self.weight}")
+        for name in ("weight", "presence", "absent_uncertainty"):
+            if not getattr(self, name) >= 0.0:  # NaN too
+                raise ValueError(f"grounding.{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

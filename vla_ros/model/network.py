@@ -86,6 +86,7 @@ class MemberNet(nn.Module):
             nn.Linear(fusion.hidden, outputs) if config.uncertainty.variance_head else None
         )
         self.grounding = nn.Linear(fusion.hidden, 2) if config.grounding.weight > 0 else None
+        self.presence = nn.Linear(fusion.hidden, 1) if config.grounding.presence > 0 else None
 
     def forward(
         self,
@@ -99,7 +100,8 @@ class MemberNet(nn.Module):
 
         Returns "action" (B * samples, K, A) in [-1, 1], "features" (B * samples, hidden) (what
         the action head saw), and where present "log_var" (same shape as "action"),
-        "target_pixel" (B * samples, 2) where the named object is in the picture, "state"
+        "target_pixel" (B * samples, 2) where the named object is in the picture, "presence"
+        (B * samples, 1) the logit that the command names one object here, "state"
         (B * samples, hidden) and "attention" (B * samples, T_vision); rows are grouped by input
         (input 0's samples first).
         """
@@ -128,6 +130,8 @@ class MemberNet(nn.Module):
             out["log_var"] = self.log_var(hidden).clamp(*LOG_VAR_RANGE).view(shape)
         if self.grounding is not None:
             out["target_pixel"] = self.grounding(fused.features)
+        if self.presence is not None:
+            out["presence"] = self.presence(fused.features)
         if fused.vision_attention is not None:
             out["attention"] = fused.vision_attention
         return out

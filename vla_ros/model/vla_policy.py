@@ -39,11 +39,15 @@ class Prediction:
     bound: np.ndarray  # (B, K) the conformal action-error bound
     novelty: np.ndarray  # (B,) language novelty
     penalty: np.ndarray  # (B,) its contribution to the uncertainty
-    uncertainty: np.ndarray  # (B, K) what is published: bound + penalty
+    uncertainty: np.ndarray  # (B, K) what is published: bound + penalty + absent_penalty
     attention: np.ndarray | None  # (B, T_vision), or None when the fusion has none
     # (B, 2) where the grounding head puts the named object in the picture ((x, y) in [-1, 1]
     # from the top-left corner), or None without one
     target_pixel: np.ndarray | None = None
+    # (B,) the presence head's probability that the command names one object here (None without
+    # one), and what its doubt adds to the uncertainty: grounding.absent_uncertainty x (1 - it)
+    named: np.ndarray | None = None
+    absent_penalty: np.ndarray | None = None
 
 
 class VLAPolicy(Policy):
@@ -119,6 +123,8 @@ class VLAPolicy(Policy):
             methods.append("learned variance")
         if c.uncertainty.novelty:
             methods.append("language novelty")
+        if c.grounding.presence > 0:
+            methods.append("does the command name one object here")
         cal = c.conformal
         meaning = (
             f"action-error bound at {cal.coverage:.0%} coverage (calibrated on {cal.samples} steps)"
@@ -194,6 +200,13 @@ class VLAPolicy(Policy):
         target_pixel = out.get("target_pixel")
         if target_pixel is not None:
             target_pixel = target_pixel.view(members, batch, -1, 2).mean((0, 2)).cpu().numpy()
+        named = absent = None
+        published = bound + penalty[:, None]
+        if "presence" in out:
+            probability = torch.sigmoid(out["presence"].double()).view(members, batch, -1)
+            named = probability.mean((0, 2)).cpu().numpy()
+            absent = self.config.grounding.absent_uncertainty * (1.0 - named)
+            published = published + absent[:, None]
         return Prediction(
             action=self.scaling.clip(self.scaling.unnormalize(normalized)),
             normalized=normalized.astype(np.float32),
@@ -204,9 +217,11 @@ class VLAPolicy(Policy):
             bound=bound,
             novelty=novelty,
             penalty=penalty,
-            uncertainty=bound + penalty[:, None],
+            uncertainty=published,
             attention=attention,
             target_pixel=target_pixel,
+            named=named,
+            absent_penalty=absent,
         )
 
     def _temporal_ensemble(self) -> ActionProposal:
@@ -245,6 +260,14 @@ class VLAPolicy(Policy):
                         ),
                         "language_novelty": float(prediction.novelty[0]),
                         "language_penalty": float(prediction.penalty[0]),
+                        **(
+                            {}
+                            if prediction.named is None
+                            else {
+                                "named_probability": float(prediction.named[0]),
+                                "absent_penalty": float(prediction.absent_penalty[0]),
+                            }
+                        ),
                         "chunk_step": float(j),
                     },
                 )

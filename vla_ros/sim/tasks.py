@@ -491,13 +491,16 @@ _DISTRACTOR_FORMS = (
 
 # Splits whose commands name nothing here (`Split.ABSENT` ...): the robot must not move.
 REFUSAL_SPLITS = frozenset({Split.ABSENT, Split.AMBIGUOUS, Split.NONSENSE})
-# Commands that name no object: no colour, shape, place, stop or pick word in them.
-NONSENSE_COMMANDS = (
+# Commands that name no object: no colour, shape, place, stop or pick word in them. Training
+# (demonstrations of refusing, `collect(..., refusal_every=k)`) and evaluation use different ones.
+TRAINING_NONSENSE = (
     "sing me a song",
     "what time is it",
     "tell me a joke",
     "reach the flurble",
     "go to the zorp",
+)
+NONSENSE_COMMANDS = (
     "touch the glimmet",
     "how is the weather today",
     "do a little dance",
@@ -513,14 +516,15 @@ def describe_nothing(
     split: Split,
     place: SceneObject | None = None,
     colours: Sequence[str] = (),
+    training: bool = False,
 ) -> str:
     """A command of a refusal split (`REFUSAL_SPLITS`) in training wording, naming nothing
     among `objects`. ABSENT combines a colour and a shape the scene shows (or one of `colours`)
     into an object it does not have; AMBIGUOUS names a colour or shape several objects share
     ("the cube", "the red one"), or "the object" where none is shared; NONSENSE is one of
-    NONSENSE_COMMANDS."""
+    NONSENSE_COMMANDS (TRAINING_NONSENSE for `training` data)."""
     if split is Split.NONSENSE:
-        return _pick(rng, NONSENSE_COMMANDS)
+        return _pick(rng, TRAINING_NONSENSE if training else NONSENSE_COMMANDS)
     if split is Split.ABSENT:
         present = {(obj.colour, obj.shape) for obj in objects}
         shapes = sorted({obj.shape for obj in objects})
