@@ -210,6 +210,27 @@ def test_success_is_reported_when_the_expert_solves_the_task(sim_ros):
     assert report["distance"] <= node.world.spec.success_distance
 
 
+def test_a_compositional_scene_shows_what_its_seed_draws_and_is_solved(sim_ros):
+    from vla_ros.sim.scenes import compositional
+    from vla_ros.sim.world import SimWorld
+
+    with SimWorld(compositional("arm"), camera_size=(8, 8), seed=4) as reference:
+        drawn = reference.objects
+    status = sim_ros.collect(String, "/sim/task_status", qos.LATCHED)
+    target = drawn[0]
+    node = start_sim(
+        sim_ros, scene="arm", objects="compositional", seed=4, task=f"touch the {target.name}"
+    )
+    assert node.world.objects == drawn and 3 <= len(drawn) <= 5
+    commands = sim_ros.publisher(Float64MultiArray, "/joint_commands", qos.COMMANDS)
+    node.create_timer(
+        0.1, lambda: commands.publish(Float64MultiArray(data=expert_action(node.world).tolist()))
+    )
+    done = status.wait_for(lambda m: json.loads(m.data)["state"] == "succeeded", timeout=15.0)
+    assert done is not None, statuses(status)[-1]
+    assert json.loads(done.data)["target"] == target.name
+
+
 def test_the_task_follows_voice_commands_but_not_stop_words(sim_ros):
     status = sim_ros.collect(String, "/sim/task_status", qos.LATCHED)
     start_sim(sim_ros, scene="humanoid")

@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the microphone, or played from WAV (16 kHz, 16-bit)",
     )
     sim.add_argument("--scene", choices=SCENES, default="mobile", help="simulated robot and world")
+    sim.add_argument("--objects", choices=OBJECTS, default="fixed", help=OBJECTS_HELP)
     sim.add_argument(
         "--duration", type=_positive(float), default=40.0, help="seconds of simulated time"
     )

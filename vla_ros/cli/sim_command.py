@@ -156,7 +156,10 @@ def run(args: argparse.Namespace) -> int:
     if args.speech:
         parameters["speech_node"]["source"] = "wav"  # played when the nodes are ready
     parameters["sim_node"].update(
-        scene=args.scene, seed=args.seed, real_time_factor=args.real_time_factor
+        scene=args.scene,
+        objects=args.objects,
+        seed=args.seed,
+        real_time_factor=args.real_time_factor,
     )
     if args.checkpoint:
         parameters["fusion_node"]["checkpoint"] = args.checkpoint

@@ -42,7 +42,8 @@ from vla_ros.ros import qos
 from vla_ros.ros.launcher import NodeProcesses, handle_stop_signals
 from vla_ros.ros.messages import seconds
 from vla_ros.sim.recording import Overlay, write_recording
-from vla_ros.sim.scenes import CONTROL_PERIOD
+from vla_ros.sim.scenes import CONTROL_PERIOD, scene_with_objects
+from vla_ros.sim.world import SimWorld
 
 TASK_TOPIC = "sim/task_status"
 FINISHED = ("succeeded", "timed_out", "unknown_target")
@@ -93,9 +94,12 @@ class Operator(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
 
-def run_expert(args: argparse.Namespace) -> int:
-    from vla_ros.sim.world import SimWorld
+def _instruction(world: SimWorld, seed: int) -> str:
+    world.reset(seed)
+    return sample_instruction(world, seed)
 
+
+def run_expert(args: argparse.Namespace) -> int:
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="vla_ros_sim_"))
     noise = args.expert_noise
     seeds = [episode_seed(args.seed, index) for index in range(args.episodes)]
@@ -103,6 +107,7 @@ def run_expert(args: argparse.Namespace) -> int:
         "sim_node": {
             "use_sim_time": True,
             "scene": args.scene,
+            "objects": args.objects,
             "seed": seeds[0],
             "real_time_factor": args.real_time_factor,
             "expert": True,
@@ -116,9 +121,9 @@ def run_expert(args: argparse.Namespace) -> int:
         log_dir=log_dir,
         namespace=args.namespace or "",
     )
-    # The words of each episode, as the collector draws them (the objects are all it needs).
-    with SimWorld(args.scene, camera_size=(8, 8)) as world:
-        commands = [args.command or sample_instruction(world, seed) for seed in seeds]
+    # The words of each episode, as the collector draws them (from what the episode shows).
+    with SimWorld(scene_with_objects(args.scene, args.objects), camera_size=(8, 8)) as world:
+        commands = [args.command or _instruction(world, seed) for seed in seeds]
     context = Context()
     rclpy.init(context=context)
     executor = SingleThreadedExecutor(context=context)

@@ -49,7 +49,7 @@ from vla_ros.ros.params import ParameterSet
 from vla_ros.ros.runner import run_node
 from vla_ros.sim.driver import CommandDriver
 from vla_ros.sim.experts import expert_action
-from vla_ros.sim.scenes import SCENES, Drive
+from vla_ros.sim.scenes import OBJECT_CHOICES, SCENES, Drive, scene_with_objects
 from vla_ros.sim.tasks import TaskState, TaskStatus
 from vla_ros.sim.world import MAX_CAMERA_SIDE, SimWorld
 
@@ -60,6 +60,14 @@ PARAMS = (
         ParamType.STRING,
         "Simulated robot and world (fixed at start-up)",
         choices=tuple(SCENES),
+        read_only=True,
+    ),
+    ParamSpec(
+        "objects",
+        ParamType.STRING,
+        "What the scene shows (fixed at start-up): fixed (its four objects) or compositional "
+        "(3-5 objects drawn per episode from 7 colours x 5 shapes)",
+        choices=OBJECT_CHOICES,
         read_only=True,
     ),
     ParamSpec(
@@ -150,7 +158,7 @@ class SimNode(Node):
         self.params = ParameterSet(self, PARAMS, NAME, on_change=self.on_params)
         values = self.params.values
         self.world = SimWorld(
-            values["scene"],
+            scene_with_objects(values["scene"], values["objects"]),
             camera_size=(values["camera_height"], values["camera_width"]),
             seed=None if values["seed"] < 0 else values["seed"],
             episode_timeout=values["episode_timeout"],
