@@ -7,8 +7,10 @@ on, when it was trained on this dataset; else every episode), replayed as the po
   coverage of the conformal bound;
 - corrupted pictures (Gaussian noise, blackout, inverted colours) and replaced commands (an unseen
   object, nonsense): mean uncertainty, the fraction of steps above the in-distribution 95th
-  percentile (the prototype's measure in FINDINGS.md), the AUROC for telling them from normal
-  steps, and, for pictures, the same error metrics as in distribution.
+  percentile (the prototype's measure in FINDINGS.md), the fractions of steps the safety node
+  would slow down and stop at the scene's configured thresholds (for datasets of a simulator
+  scene), the AUROC for telling them from normal steps, and, for pictures, the same error
+  metrics as in distribution.
 Writes `uncertainty_report.json` and `uncertainty_report.png` and prints a table.
 """
 
@@ -22,7 +24,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from vla_ros.learn.dataset import iter_episodes
+from vla_ros import graph
+from vla_ros.learn.dataset import iter_episodes, read_meta
 from vla_ros.learn.replay import ReplayResult, replay
 from vla_ros.model.config import WORST_CASE_ERROR
 from vla_ros.model.uncertainty import auroc, spearman
@@ -107,11 +110,22 @@ def uncertainty_report(
         results[name] = replay(policy, episodes, image_transform=transform)
     for name, command in COMMANDS.items():
         results[name] = replay(policy, episodes, instruction=command)
+    configured = _configured_thresholds(read_meta(dataset_dir).scene)
+    if configured is not None:
+        report["configured_thresholds"] = dict(zip(("slowdown", "stop"), configured, strict=True))
     for name, result in list(results.items())[1:]:
         u, _ = result.first
         entry = {
             "mean_uncertainty": float(np.mean(u)),
             "fraction_above_in_distribution_p95": float(np.mean(u > p95)),
+            **(
+                {}
+                if configured is None
+                else {
+                    "fraction_slowed_or_stopped": float(np.mean(u > configured[0])),
+                    "fraction_stopped": float(np.mean(u >= configured[1])),
+                }
+            ),
             "auroc_vs_in_distribution": auroc(
                 np.concatenate([u_in, u]), np.r_[np.zeros(len(u_in)), np.ones(len(u))]
             ),
@@ -131,6 +145,15 @@ def uncertainty_report(
         (out / "uncertainty_report.json").write_text(json.dumps(report, indent=2) + "\n")
         _plot(results, report, out / "uncertainty_report.png")
     return report
+
+
+def _configured_thresholds(scene: str) -> tuple[float, float] | None:
+    """The safety node's (uncertainty_slowdown, uncertainty_stop) for a simulator scene's config;
+    None for data of no simulator scene (a bag, LeRobot data)."""
+    if scene not in graph.SCENE_CONFIGS:
+        return None
+    values = graph.scene_parameters(scene, "safety_node")
+    return float(values["uncertainty_slowdown"]), float(values["uncertainty_stop"])
 
 
 def _error_metrics(result: ReplayResult, threshold: float) -> dict[str, float]:
@@ -158,14 +181,23 @@ def _print(report: dict[str, Any], stream: TextIO) -> None:
         f"AUROC(large error) {ind['auroc_large_error']:.2f}, bound coverage "
         f"{ind['bound_coverage']:.1%} (target {ind['target_coverage']:.0%}); spearman of the "
         f"spread alone {ind['spearman_spread']:.2f}{alone}\n"
-        f"{'condition':<20}{'mean U':>9}{'>p95':>7}{'AUROC ood':>11}{'spearman':>10}"
-        f"{'AUROC err':>11}\n"
+        f"{'condition':<20}{'mean U':>9}{'>p95':>7}{'slowed':>8}{'stopped':>9}{'AUROC ood':>11}"
+        f"{'spearman':>10}{'AUROC err':>11}\n"
     )
+    nan = float("nan")
     for name, c in report["conditions"].items():
         stream.write(
             f"{name:<20}{c['mean_uncertainty']:>9.3f}{c['fraction_above_in_distribution_p95']:>7.2f}"
-            f"{c['auroc_vs_in_distribution']:>11.2f}{c.get('spearman', float('nan')):>10.2f}"
-            f"{c.get('auroc_large_error', float('nan')):>11.2f}\n"
+            f"{c.get('fraction_slowed_or_stopped', nan):>8.2f}"
+            f"{c.get('fraction_stopped', nan):>9.2f}"
+            f"{c['auroc_vs_in_distribution']:>11.2f}{c.get('spearman', nan):>10.2f}"
+            f"{c.get('auroc_large_error', nan):>11.2f}\n"
+        )
+    if "configured_thresholds" in report:
+        t = report["configured_thresholds"]
+        stream.write(
+            f"slowed, stopped: share of steps at the scene's configured uncertainty_slowdown "
+            f"{t['slowdown']:g} / uncertainty_stop {t['stop']:g}\n"
         )
     t = report["suggested_thresholds"]
     stream.write(
