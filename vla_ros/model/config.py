@@ -204,7 +204,7 @@ class GroundingConfig:
     weight: float = 0.0  # of its loss beside the action loss; 0: no grounding head
     # A presence head: does the command name one object here (not an absent one, not one of
     # several, not nothing)? Trained on demonstrations of refused commands (`collect(...,
-    # refusal_every=k)`) with this weight of its cross-entropy; 0: no head.
+    # refusals=k)`) with this weight of its cross-entropy; 0: no head.
     presence: float = 0.0
     # What a command naming nothing adds to the published uncertainty, times the head's
     # probability that it names nothing: above the stop threshold of every scene (2.2), so such a

@@ -492,7 +492,7 @@ _DISTRACTOR_FORMS = (
 # Splits whose commands name nothing here (`Split.ABSENT` ...): the robot must not move.
 REFUSAL_SPLITS = frozenset({Split.ABSENT, Split.AMBIGUOUS, Split.NONSENSE})
 # Commands that name no object: no colour, shape, place, stop or pick word in them. Training
-# (demonstrations of refusing, `collect(..., refusal_every=k)`) and evaluation use different ones.
+# (demonstrations of refusing, `collect(..., refusals=k)`) and evaluation use different ones.
 TRAINING_NONSENSE = (
     "sing me a song",
     "what time is it",
