@@ -52,7 +52,9 @@ def test_batched_ensemble_equals_each_member_run_alone(tiny_config, fusion, memo
             for key, value in alone.items():
                 torch.testing.assert_close(out[key][index], value, rtol=1e-4, atol=1e-5)
     assert ("state" in out) == (memory is MemoryKind.GRU)
-    assert ("attention" in out) == (fusion in (FusionKind.CROSS_ATTENTION, FusionKind.TRANSFORMER))
+    attends = (FusionKind.CROSS_ATTENTION, FusionKind.TRANSFORMER, FusionKind.POINTER)
+    assert ("attention" in out) == (fusion in attends)
+    assert ("target_logits" in out) == (fusion is FusionKind.POINTER)
 
 
 @pytest.mark.parametrize(("fusion", "memory"), COMBOS)

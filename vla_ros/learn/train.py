@@ -337,6 +337,10 @@ def _member_loss(
             per_sample = per_sample + grounding.weight * _grounding_error(
                 out["target_pixel"], batch.target_pixels[:, step]
             )
+            if "target_logits" in out:
+                per_sample = per_sample + grounding.weight * _pointing_error(
+                    out["target_logits"], member.fusion.centres, batch.target_pixels[:, step]
+                )
         if grounding.presence > 0:
             per_sample = per_sample + grounding.presence * (
                 torch.nn.functional.binary_cross_entropy_with_logits(
@@ -351,6 +355,18 @@ def _grounding_error(predicted: torch.Tensor, actual: torch.Tensor) -> torch.Ten
     """Per sample squared error of the predicted picture position; 0 where it is unknown."""
     known = actual.isfinite().all(-1)
     error = ((predicted - actual.nan_to_num()) ** 2).sum(-1)
+    return torch.where(known, error, torch.zeros_like(error))
+
+
+def _pointing_error(
+    logits: torch.Tensor, centres: torch.Tensor, actual: torch.Tensor
+) -> torch.Tensor:
+    """Per sample cross-entropy of the pointer's token scores against the token nearest the
+    named object; 0 where it is unknown. The squared error of the expected position alone pulls
+    a spread-out map only towards its mean, this picks the token."""
+    known = actual.isfinite().all(-1)
+    nearest = torch.cdist(actual.nan_to_num(), centres).argmin(-1)
+    error = torch.nn.functional.cross_entropy(logits, nearest, reduction="none")
     return torch.where(known, error, torch.zeros_like(error))
 
 

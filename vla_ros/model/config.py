@@ -60,6 +60,7 @@ class FusionKind(str, Enum):
     GATED = "gated"  # FiLM: language and joints scale and shift the vision features
     CROSS_ATTENTION = "cross_attention"  # vision attends to language, then language to vision
     TRANSFORMER = "transformer"  # self-attention blocks over all modality tokens
+    POINTER = "pointer"  # the command points at picture tokens; the head sees only those
 
 
 class MemoryKind(str, Enum):
@@ -145,7 +146,7 @@ class FusionConfig:
     kind: FusionKind = FusionKind.GATED
     d_model: int = 64  # width of every modality token
     hidden: int = 128  # width of the fused feature and of the action head
-    heads: int = 4  # attention heads (cross_attention, transformer)
+    heads: int = 4  # attention heads (cross_attention, transformer), pointers (pointer)
     blocks: int = 2  # transformer blocks
     dropout: float = 0.1  # after the encoders only: what MC dropout samples
 

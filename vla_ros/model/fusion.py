@@ -1,9 +1,12 @@
 """Fusion strategies: vision, language and joint tokens -> one feature vector, behind one interface.
 
-Every strategy takes `ModalityTokens` and returns `FusionOutput(features, vision_attention)`.
+Every strategy takes `ModalityTokens` and returns `FusionOutput(features, vision_attention, ...)`.
 `vision_attention` is (B, T_vision), summing to 1 over the vision tokens, where the strategy has
-attention over the picture (cross_attention, transformer); reshaped to the encoder's grid it can be
-drawn over the image. Dropout sits only in the output MLPs: that is what MC dropout samples.
+attention over the picture (cross_attention, transformer, pointer); reshaped to the encoder's grid
+it can be drawn over the image. The pointer fusion also says where the named object is
+(`target_logits` over the tokens, `target_position` in picture coordinates).
+
+Dropout sits only in the output MLPs: that is what MC dropout samples.
 Attention is written out (not `nn.MultiheadAttention`) so that its weights are returned and it runs
 under `torch.func.vmap` with no fallback.
 """
@@ -32,6 +35,8 @@ class ModalityTokens:
 class FusionOutput:
     features: torch.Tensor  # (B, hidden)
     vision_attention: torch.Tensor | None  # (B, Tv) or None
+    target_logits: torch.Tensor | None = None  # (B, Tv): which token holds the named object
+    target_position: torch.Tensor | None = None  # (B, 2) its expected (x, y) in [-1, 1]
 
 
 def mlp(inputs: int, hidden: int, dropout: float) -> nn.Sequential:
@@ -211,6 +216,64 @@ class TransformerFusion(nn.Module):
         return FusionOutput(self.net(self.norm(x[:, 0])), attention)
 
 
+def token_centres(grid: tuple[int, int]) -> torch.Tensor:
+    """(rows * cols, 2) the (x, y) centre of each token in [-1, 1] picture coordinates, in the
+    row-major order the encoders flatten their maps in."""
+    rows, cols = grid
+    y = (torch.arange(rows) + 0.5) / rows * 2.0 - 1.0
+    x = (torch.arange(cols) + 0.5) / cols * 2.0 - 1.0
+    return torch.stack(torch.meshgrid(x, y, indexing="xy"), dim=-1).reshape(-1, 2)
+
+
+class PointerFusion(nn.Module):
+    """The sentence points at the picture, and the action head sees only what it points at.
+
+    Each of `heads` queries, made from the sentence, scores every picture token; a softmax over
+    the tokens gives where it points, its expected position and the feature there. The action
+    head reads those (positions, features, how peaked each map is), the sentence and the joints,
+    never the whole picture: an action can only depend on the picture through what the command
+    selected. Head 0 is trained to point at the named object (`target_logits`), the others are
+    free. The gated fusion, which sees every token, learnt to ignore the command on scenes where
+    colour and shape must both be read (docs/models.md, "Compositional scenes").
+    """
+
+    def __init__(self, config: FusionConfig, vision_tokens: int, grid: tuple[int, int]) -> None:
+        super().__init__()
+        if grid[0] * grid[1] != vision_tokens:
+            raise ValueError(
+                f"fusion.kind pointer needs picture tokens on a grid, got {vision_tokens} tokens "
+                f"for a {grid[0]}x{grid[1]} grid"
+            )
+        d, heads = config.d_model, config.heads
+        self.heads = heads
+        self.register_buffer("centres", token_centres(grid))
+        self.query = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, heads * d))
+        self.key = nn.Linear(d, d)
+        self.value = nn.Linear(d, d)
+        self.net = mlp(heads * (d + 4) + 2 * d, config.hidden, config.dropout)
+
+    def forward(self, tokens: ModalityTokens) -> FusionOutput:
+        batch, _, d = tokens.vision.shape
+        queries = self.query(tokens.language_pooled).view(batch, self.heads, d)
+        scores = queries @ self.key(tokens.vision).transpose(1, 2) / math.sqrt(d)  # (B, H, Tv)
+        weights = scores.softmax(dim=-1)
+        positions = weights @ self.centres  # (B, H, 2)
+        attended = weights @ self.value(tokens.vision)  # (B, H, d)
+        # how sure each head is that what it looks for is in the picture, and in one place
+        peaks = torch.stack([scores.logsumexp(-1), weights.amax(-1)], dim=-1)
+        flat = torch.cat(
+            [
+                positions.flatten(1),
+                attended.flatten(1),
+                peaks.flatten(1),
+                tokens.language_pooled,
+                tokens.proprio.flatten(1),
+            ],
+            dim=-1,
+        )
+        return FusionOutput(self.net(flat), weights[:, 0], scores[:, 0], positions[:, 0])
+
+
 _FUSIONS: dict[FusionKind, type[nn.Module]] = {
     FusionKind.CONCAT: ConcatFusion,
     FusionKind.LATE: LateFusion,
@@ -220,5 +283,16 @@ _FUSIONS: dict[FusionKind, type[nn.Module]] = {
 }
 
 
-def build_fusion(config: FusionConfig, vision_tokens: int) -> nn.Module:
+def build_fusion(
+    config: FusionConfig, vision_tokens: int, grid: tuple[int, int] | None = None
+) -> nn.Module:
+    """`grid`: the (rows, cols) the vision tokens tile the picture with, where they do; the
+    pointer fusion needs it."""
+    if config.kind is FusionKind.POINTER:
+        if grid is None:
+            raise ValueError(
+                "fusion.kind pointer needs picture tokens that tile the picture (the cnn, or a "
+                "backbone's patch tokens)"
+            )
+        return PointerFusion(config, vision_tokens, grid)
     return _FUSIONS[config.kind](config, vision_tokens)

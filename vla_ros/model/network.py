@@ -24,7 +24,13 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from vla_ros.model.config import WORST_CASE_ERROR, MemoryKind, ModelConfig, VisionKind
+from vla_ros.model.config import (
+    WORST_CASE_ERROR,
+    FusionKind,
+    MemoryKind,
+    ModelConfig,
+    VisionKind,
+)
 from vla_ros.model.encoders import (
     ProprioEncoder,
     SmallCNN,
@@ -65,6 +71,7 @@ class MemberNet(nn.Module):
         text_width: int,
         backbone_width: int | None,
         vision_tokens: int,
+        grid: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
         fusion, d = config.fusion, config.fusion.d_model
@@ -74,7 +81,7 @@ class MemberNet(nn.Module):
             self.vision = VisionProjection(backbone_width, d)
         self.language = nn.Linear(text_width, d)
         self.proprio = ProprioEncoder(config.proprio_dim, d)
-        self.fusion = build_fusion(fusion, vision_tokens)
+        self.fusion = build_fusion(fusion, vision_tokens, grid)
         self.memory = GRUMemory(fusion.hidden) if config.memory.kind is MemoryKind.GRU else None
         self.head = nn.Sequential(
             nn.Linear(fusion.hidden, fusion.hidden), nn.GELU(), nn.Dropout(fusion.dropout)
@@ -85,7 +92,11 @@ class MemberNet(nn.Module):
         self.log_var = (
             nn.Linear(fusion.hidden, outputs) if config.uncertainty.variance_head else None
         )
-        self.grounding = nn.Linear(fusion.hidden, 2) if config.grounding.weight > 0 else None
+        # the pointer fusion says where the named object is itself
+        points = fusion.kind is FusionKind.POINTER
+        self.grounding = (
+            nn.Linear(fusion.hidden, 2) if config.grounding.weight > 0 and not points else None
+        )
         self.presence = nn.Linear(fusion.hidden, 1) if config.grounding.presence > 0 else None
 
     def forward(
@@ -100,7 +111,8 @@ class MemberNet(nn.Module):
 
         Returns "action" (B * samples, K, A) in [-1, 1], "features" (B * samples, hidden) (what
         the action head saw), and where present "log_var" (same shape as "action"),
-        "target_pixel" (B * samples, 2) where the named object is in the picture, "presence"
+        "target_pixel" (B * samples, 2) where the named object is in the picture (and with the
+        pointer fusion "target_logits" (B * samples, T_vision), which token holds it), "presence"
         (B * samples, 1) the logit that the command names one object here, "state"
         (B * samples, hidden) and "attention" (B * samples, T_vision); rows are grouped by input
         (input 0's samples first).
@@ -128,7 +140,10 @@ class MemberNet(nn.Module):
         out["action"] = torch.tanh(self.mean(hidden)).view(shape)
         if self.log_var is not None:
             out["log_var"] = self.log_var(hidden).clamp(*LOG_VAR_RANGE).view(shape)
-        if self.grounding is not None:
+        if fused.target_position is not None:
+            out["target_pixel"] = fused.target_position
+            out["target_logits"] = fused.target_logits
+        elif self.grounding is not None:
             out["target_pixel"] = self.grounding(fused.features)
         if self.presence is not None:
             out["presence"] = self.presence(fused.features)
@@ -277,9 +292,9 @@ def make_members(
     config: ModelConfig, text_width: int, backbone: VisionBackbone | None, seed: int
 ) -> list[MemberNet]:
     """`config.uncertainty.ensemble` members, member i initialised from seed + i."""
-    width, tokens, _ = vision_layout(config, backbone)
+    width, tokens, grid = vision_layout(config, backbone)
     members = []
     for index in range(config.uncertainty.ensemble):
         torch.manual_seed(seed + index)
-        members.append(MemberNet(config, text_width, width, tokens))
+        members.append(MemberNet(config, text_width, width, tokens, grid))
     return members
