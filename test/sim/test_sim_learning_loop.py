@@ -250,6 +250,22 @@ def test_refusals_show_the_same_picture_with_a_command_naming_nothing_and_no_mot
     assert not any(e.instruction in NONSENSE_COMMANDS for e in episodes)
 
 
+def test_max_steps_keeps_the_first_steps_of_the_same_demonstrations(tmp_path, small_camera):
+    common = dict(episodes=3, seed=5, image_size=(24, 32), camera_size=small_camera, progress=False)
+    collect("arm", tmp_path / "whole", **common)
+    summary = collect("arm", tmp_path / "first", max_steps=2, **common)
+    assert summary.steps == 6 and summary.successes == 0  # cut short: not solved
+    for whole, first in zip(
+        iter_episodes(tmp_path / "whole"), iter_episodes(tmp_path / "first"), strict=True
+    ):
+        assert len(whole) > 2 and len(first) == 2 and whole.instruction == first.instruction
+        np.testing.assert_array_equal(first.images, whole.images[:2])
+        np.testing.assert_array_equal(first.actions, whole.actions[:2])
+        np.testing.assert_array_equal(first.target_pixels, whole.target_pixels[:2])
+    with pytest.raises(ValueError, match="max_steps"):
+        collect("arm", tmp_path / "none", max_steps=0, **common)
+
+
 RGB = {"red": 0, "green": 1, "blue": 2}
 
 

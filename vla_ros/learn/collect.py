@@ -79,6 +79,7 @@ def collect(
     progress: bool = True,
     tasks: Sequence[TaskKind] = (),
     refusals: int = 0,
+    max_steps: int | None = None,
 ) -> CollectionSummary:
     """Roll out the expert for `episodes` seeded episodes of `scene` into a dataset at `out_dir`.
 
@@ -89,7 +90,9 @@ def collect(
     the kinds of task to demonstrate, one per placement in turn (default: the scene's own).
     The last `refusals` episodes of a placement give a command that names nothing there (an
     absent object, an ambiguous one, nonsense: REFUSAL_SPLITS in turn) and show the expert
-    staying still for REFUSAL_DEMO_STEPS, labelled `names_target=False`.
+    staying still for REFUSAL_DEMO_STEPS, labelled `names_target=False`. `max_steps`: keep only
+    each demonstration's first steps (recorded as not solved): many placements' first moves,
+    where a policy chooses which object to head for, at a fraction of the cost of whole episodes.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
@@ -101,6 +104,8 @@ def collect(
         raise ValueError(f"hold_steps must be >= 0, got {hold_steps}")
     if refusals < 0:
         raise ValueError(f"refusals must be >= 0, got {refusals}")
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1 or None, got {max_steps}")
     started = time.monotonic()
     with SimWorld(scene, camera_size=camera_size) as world:
         name = world.spec.name
@@ -123,7 +128,14 @@ def collect(
                 refusal = _REFUSALS[(placement + shift) % len(_REFUSALS)]
                 instruction = sample_task(world, episode_id, refusal, kind=kind, training=True)[0]
             episode = _demonstrate(
-                world, episode_id, shift, instruction, image_size, action_noise, hold_steps
+                world,
+                episode_id,
+                shift,
+                instruction,
+                image_size,
+                action_noise,
+                hold_steps,
+                max_steps,
             )
             writer.write(episode)
             successes += episode.success
@@ -152,6 +164,7 @@ def _demonstrate(
     image_size: tuple[int, int],
     action_noise: float,
     hold_steps: int,
+    max_steps: int | None = None,
 ) -> Episode:
     world.reset(seed)
     status = world.set_instruction(instruction)
@@ -161,7 +174,7 @@ def _demonstrate(
     images, positions, velocities, actions, targets = [], [], [], [], []
     held = 0
     refusal = status.state is TaskState.UNKNOWN_TARGET
-    while (
+    while (max_steps is None or len(actions) < max_steps) and (
         status.state is TaskState.RUNNING
         or (status.state is TaskState.SUCCEEDED and held < hold_steps)
         or (refusal and len(actions) < REFUSAL_DEMO_STEPS)
