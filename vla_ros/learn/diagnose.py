@@ -29,7 +29,6 @@ import torch
 from vla_ros.learn.episodes import episode_seed
 from vla_ros.learn.evaluate import (
     DEFAULT_EVAL_SEED,
-    DEFAULT_IMAGE_SIZE,
     Controller,
     ExpertController,
     PolicyController,
@@ -110,7 +109,7 @@ def command_following(
     policy: Policy | None = None,
     seed: int = DEFAULT_EVAL_SEED,
     horizon: float = DEFAULT_HORIZON,
-    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
+    image_size: tuple[int, int] | None = None,
     camera_size: tuple[int, int] = DEFAULT_CAMERA_SIZE,
     progress: bool = True,
 ) -> CommandFollowing:

@@ -112,13 +112,15 @@ class ExpertController:
 
 
 class PolicyController:
-    """A Policy driven through its contract, with the camera picture at its input size."""
+    """A Policy driven through its contract, with the camera picture at `image_size` (default:
+    the policy's input size, as a camera node set to it delivers; else the camera node's
+    default)."""
 
     def __init__(
         self,
         policy: Policy,
         world: SimWorld,
-        image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
+        image_size: tuple[int, int] | None = None,
     ) -> None:
         scene_channels = world.spec.action_names
         unknown = [name for name in policy.action_names if name not in scene_channels]
@@ -131,7 +133,7 @@ class PolicyController:
         if missing_joints:
             raise ValueError(f"scene {world.spec.name!r} has no joints {missing_joints}")
         self.policy = policy
-        self.image_size = image_size
+        self.image_size = image_size or policy.input_size or DEFAULT_IMAGE_SIZE
         self._channels = [scene_channels.index(name) for name in policy.action_names]
         self._uncertainties: list[float] = []
         self.inference_seconds: list[float] = []  # every select_action, over all episodes
@@ -361,7 +363,7 @@ def evaluate(
     controller: Controller | Policy | None = None,
     seed: int = DEFAULT_EVAL_SEED,
     split: Split = Split.TRAIN,
-    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
+    image_size: tuple[int, int] | None = None,
     camera_size: tuple[int, int] = DEFAULT_CAMERA_SIZE,
     world: SimWorld | None = None,
     progress: bool = True,
@@ -374,9 +376,9 @@ def evaluate(
     `task`: what every episode asks for (default: the scene's own task, reaching or going to).
     `commands`: the instructions to give, in turn, instead of ones written as `split` says.
     `controller` is the expert when None; a Policy is driven through its contract with pictures
-    of `image_size`. `deployment`: as deployed (`Deployment.for_scene(scene)`), or None for the
-    bare controller. Pass `world` to reuse one; otherwise one is made for the run and closed
-    after it.
+    of `image_size` (default: its own input size). `deployment`: as deployed
+    (`Deployment.for_scene(scene)`), or None for the bare controller. Pass `world` to reuse one;
+    otherwise one is made for the run and closed after it.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")

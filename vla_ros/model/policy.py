@@ -51,10 +51,14 @@ class Policy(abc.ABC):
     action_names: the channels of `ActionProposal.action`: twist axes (`linear_x`, `angular_z`,
         ...) for a mobile base, or joint names for joint-velocity control.
     joint_names: the order `Observation.joint_positions` must follow.
+    input_size: the picture size it was trained on, if it has one.
     """
 
     action_names: tuple[str, ...]
     joint_names: tuple[str, ...]
+    # (height, width) of the pictures it was trained on, which the camera node should deliver
+    # (its image_width and image_height); None: any size
+    input_size: tuple[int, int] | None = None
 
     @abc.abstractmethod
     def select_action(self, observation: Observation) -> ActionProposal:

@@ -63,6 +63,7 @@ class VLAPolicy(Policy):
         self.config = config
         self.action_names = config.action_names
         self.joint_names = config.joint_names
+        self.input_size = tuple(config.image_size)
         self.model = model.to(device).eval()
         self.text = text
         self.device = torch.device(device)
