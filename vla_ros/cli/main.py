@@ -278,9 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--recipe",
         metavar="NAME",
         help="make a checkpoint as its recipe says (arm, humanoid: the shipped ones; arm-language: "
-        "compositional scenes, refusals, presence head; experimental, its policy does not follow "
-        "its command yet, docs/models.md): balanced "
-        "demonstrations, cloning, DAgger rounds; its dataset goes to --data (default: "
+        "compositional scenes, refusals, presence head, pointer fusion, first moves; experimental: "
+        "a one-member version follows its command about half the time, docs/models.md): "
+        "balanced demonstrations, cloning, DAgger rounds; its dataset goes to --data (default: "
         "data/recipe-NAME), which must not exist yet",
     )
     train.add_argument(
