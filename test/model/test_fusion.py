@@ -79,7 +79,7 @@ def test_token_centres_follow_the_row_major_order_of_the_encoders():
     torch.testing.assert_close(centres[0], torch.tensor([-2 / 3, -0.5]))
 
 
-def test_the_pointer_points_where_its_scores_say_and_sees_the_picture_only_through_them():
+def test_the_pointer_points_where_its_scores_say_and_scores_each_token_by_its_content():
     torch.manual_seed(0)
     fusion = build_fusion(
         FusionConfig(kind=FusionKind.POINTER, d_model=16, hidden=24, heads=2), VISION_TOKENS, GRID
@@ -89,8 +89,7 @@ def test_the_pointer_points_where_its_scores_say_and_sees_the_picture_only_throu
     weights = out.target_logits.softmax(-1)
     torch.testing.assert_close(out.vision_attention, weights)
     torch.testing.assert_close(out.target_position, weights @ token_centres(GRID))
-    # Swapping two tokens' features swaps where the maps point and nothing else: what the action
-    # head reads is where it points, not a flattened picture in which token order is content.
+    # Each token is scored by what it holds: swapping two tokens' features swaps their scores.
     order = torch.tensor([5, 1, 2, 3, 4, 0])
     swapped = fusion(
         ModalityTokens(

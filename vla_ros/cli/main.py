@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="make a checkpoint as its recipe says (arm, humanoid: the shipped ones; arm-language: "
         "compositional scenes, refusals, presence head, pointer fusion, first moves; experimental: "
-        "a one-member version follows its command about half the time, docs/models.md): "
+        "a one-member version reaches the named object in 42 %% of episodes, docs/models.md): "
         "balanced demonstrations, cloning, DAgger rounds; its dataset goes to --data (default: "
         "data/recipe-NAME), which must not exist yet",
     )

@@ -58,8 +58,9 @@ REACHING = {"vision.stem_patch": 2, "grounding.weight": 1.0, "uncertainty.ensemb
 # names nothing there (demonstrated by staying still), and a presence head whose doubt is the
 # uncertainty such a command should bring, in place of the language-novelty penalty (which
 # stopped the robot for new words naming things that are there). The pointer fusion and 24000
-# first moves took a one-member policy from 5 % to 45 % (docs/models.md, "Compositional
-# scenes"); this whole recipe (three members, a DAgger round) has not been run with them.
+# first moves took a one-member policy from 5 % to 42 % (50 governed episodes; docs/models.md,
+# "Compositional scenes"); this whole recipe (three members, a DAgger round) has not been run
+# with them.
 LANGUAGE = {
     **REACHING,
     "grounding.presence": 1.0,
