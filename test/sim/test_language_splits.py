@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vla_ros.learn.collect import collect
+from vla_ros.learn.dataset import iter_episodes
 from vla_ros.learn.episodes import episode_seed, sample_instruction, sample_task
 from vla_ros.learn.evaluate import language_splits
 from vla_ros.sim.tasks import (
@@ -22,6 +24,7 @@ from vla_ros.sim.tasks import (
     SPATIAL_WORDS,
     TRAIN_NOUNS,
     TRAIN_PLACE_NOUNS,
+    TRAIN_SPATIAL_WORDS,
     Split,
     TaskKind,
 )
@@ -94,6 +97,57 @@ def test_training_commands_never_use_what_the_splits_hold_out(worlds, objects):
         | {"on", "in"}
     )
     assert training_words <= allowed, training_words - allowed
+
+
+def test_demonstrations_that_name_by_attribute_or_place_resolve_and_keep_to_training_words(
+    worlds,
+):
+    world = worlds("arm", "compositional")
+    held_out_spatial = set(SPATIAL_WORDS) - set(TRAIN_SPATIAL_WORDS)
+    contrasted = 0
+    for index in range(30):
+        seed = episode_seed(4, index)
+        world.reset(seed)
+        named = set()
+        for shift in range(4):
+            for split in (Split.ATTRIBUTE, Split.SPATIAL):
+                sampled = sample_task(world, seed, split, shift, training=True)
+                assert world.set_instruction(sampled.instruction).target == sampled.target.name
+                assert not set(WORD.findall(sampled.instruction)) & held_out_spatial
+                if split is Split.SPATIAL:
+                    named.add(sampled.target)
+        # the shifts of one picture ask for "the left cube" and "the right cube": only the word
+        # of place tells those demonstrations apart
+        contrasted += len(named) > 1
+    assert contrasted >= 25
+
+
+def test_collection_takes_turns_through_its_splits_by_placement(tmp_path):
+    from vla_ros.sim.scenes import scene_with_objects
+
+    splits = (Split.TRAIN, Split.ATTRIBUTE, Split.SPATIAL)
+    collect(
+        scene_with_objects("arm", "compositional"),
+        tmp_path,
+        18,
+        seed=9,
+        targets_per_placement=2,
+        split=splits,
+        tasks=(TaskKind.REACH,),
+        max_steps=1,
+        progress=False,
+    )
+    instructions = [episode.instruction for episode in iter_episodes(tmp_path)]
+    attribute_only = 0
+    for index, instruction in enumerate(instructions):
+        words = set(WORD.findall(instruction))
+        split = splits[(index // 2) % 3]
+        described = len(words & set(COLOUR_WORDS)) + len(words & TRAIN_NOUN_WORDS)
+        assert bool(words & set(TRAIN_SPATIAL_WORDS)) == (split is Split.SPATIAL), instruction
+        if split is Split.TRAIN:
+            assert described == 2, instruction
+        attribute_only += split is Split.ATTRIBUTE and described == 1
+    assert attribute_only  # "the ball", "the red one", where no other object is one
 
 
 def test_each_split_holds_out_what_it_says(worlds):

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from vla_ros.learn.dataset import DatasetMeta, DatasetWriter, Episode
-from vla_ros.learn.episodes import episode_seed, sample_instruction, sample_task
+from vla_ros.learn.episodes import episode_seed, sample_task
 from vla_ros.learn.progress import Progress
 from vla_ros.logic.images import resize_rgb
 from vla_ros.sim.experts import expert_action
@@ -72,7 +72,7 @@ def collect(
     seed: int = 0,
     image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
     camera_size: tuple[int, int] = DEFAULT_CAMERA_SIZE,
-    split: Split = Split.TRAIN,
+    split: Split | Sequence[Split] = Split.TRAIN,
     action_noise: float = DEFAULT_ACTION_NOISE,
     hold_steps: int = DEFAULT_HOLD_STEPS,
     targets_per_placement: int = 1,
@@ -93,7 +93,13 @@ def collect(
     staying still for REFUSAL_DEMO_STEPS, labelled `names_target=False`. `max_steps`: keep only
     each demonstration's first steps (recorded as not solved): many placements' first moves,
     where a policy chooses which object to head for, at a fraction of the cost of whole episodes.
+    `split`: how the commands name their object, in training wording (`sample_task(...,
+    training=True)`); several take turns by placement (after `tasks`), e.g. (TRAIN, ATTRIBUTE,
+    SPATIAL) mixes "the red cube", "the ball" where it is the only one and "the left cube".
     """
+    splits = (split,) if isinstance(split, Split) else tuple(split)
+    if not splits:
+        raise ValueError("split: give at least one")
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     if targets_per_placement < 1:
@@ -113,7 +119,7 @@ def collect(
         unknown = [kind.value for kind in kinds if kind not in world.spec.task_kinds]
         if unknown:
             raise ValueError(f"scene {name!r} has no {', '.join(unknown)} task")
-        world.unseen_combinations = split is Split.COMBINATIONS
+        world.unseen_combinations = Split.COMBINATIONS in splits
         writer = DatasetWriter(out_dir, dataset_meta(world, image_size))
         meter = Progress(f"collect {name}", episodes, enabled=progress)
         successes = steps = 0
@@ -121,9 +127,13 @@ def collect(
             placement, shift = divmod(index, targets_per_placement + refusals)
             episode_id = episode_seed(seed, placement)
             kind = kinds[placement % len(kinds)]
+            # every kind of task meets every split, however many of each there are
+            wording = splits[(placement // len(kinds)) % len(splits)]
             world.reset(episode_id)  # what the episode shows decides what can be asked
             if shift < targets_per_placement:
-                instruction = sample_instruction(world, episode_id, split, shift, kind)
+                instruction = sample_task(
+                    world, episode_id, wording, shift, kind, training=True
+                ).instruction
             else:
                 refusal = _REFUSALS[(placement + shift) % len(_REFUSALS)]
                 instruction = sample_task(world, episode_id, refusal, kind=kind, training=True)[0]

@@ -12,6 +12,7 @@ from vla_ros.sim.tasks import (
     REFUSAL_SPLITS,
     SPATIAL_WORDS,
     TRAIN_NOUNS,
+    TRAIN_SPATIAL_WORDS,
     SceneObject,
     Split,
     TaskKind,
@@ -63,8 +64,9 @@ def sample_task(
     kind: TaskKind | None = None,
     training: bool = False,
 ) -> SampledTask:
-    """`sample_instruction`, with the object (and place) the instruction means. `training`: a
-    refusal split's nonsense comes from the commands demonstrations use, not evaluation's."""
+    """`sample_instruction`, with the object (and place) the instruction means. `training`: in
+    the wording demonstrations use, not evaluation's (a refusal split's nonsense from
+    TRAINING_NONSENSE, SPATIAL's words of place from TRAIN_SPATIAL_WORDS)."""
     kind = world.spec.task_kind if kind is None else kind
     if kind not in world.spec.task_kinds:
         known = ", ".join(k.value for k in world.spec.task_kinds)
@@ -83,7 +85,10 @@ def sample_task(
     if split is Split.COMBINATIONS:
         target = _unseen_combination(world)
     elif split is Split.SPATIAL:
-        target, reference = _by_place(objects, world.whereabouts(), rng) or (target, None)
+        words = TRAIN_SPATIAL_WORDS if training else tuple(SPATIAL_WORDS)
+        placed = _by_place(objects, world.whereabouts(), rng, words, shift)
+        if placed is not None:
+            target, reference = placed
     others = [obj for obj in objects if obj != target]
     instruction = describe(target, kind, rng, split, place, others, reference)
     return SampledTask(instruction, target, place)
@@ -105,11 +110,16 @@ def _unseen_combination(world: SimWorld) -> SceneObject:
 
 
 def _by_place(
-    objects: Sequence[SceneObject], where: Mapping[str, Whereabouts], rng: np.random.Generator
+    objects: Sequence[SceneObject],
+    where: Mapping[str, Whereabouts],
+    rng: np.random.Generator,
+    words: Sequence[str],
+    shift: int = 0,
 ) -> tuple[SceneObject, str] | None:
-    """An object named by a word of place: between objects of one shape where the scene has two
-    or more ("the left cube"), else among all ("the nearest one"); a word that picks none here
-    (an object out of view for "leftmost") gives way to the next."""
+    """An object named by one of `words` of place: between objects of one shape where the scene
+    has two or more ("the left cube"), else among all ("the nearest one"); a word that picks none
+    here (an object out of view for "leftmost") gives way to the next. `shift` starts that many
+    words further along, so shifts on one placement ask "the left cube", "the right cube" ..."""
     shapes = [shape for shape, n in Counter(obj.shape for obj in objects).items() if n > 1]
     if shapes:
         shape = shapes[rng.integers(len(shapes))]
@@ -117,7 +127,7 @@ def _by_place(
         noun = TRAIN_NOUNS[shape][0]
     else:
         group, noun = list(objects), "one"
-    for word in rng.permutation(sorted(SPATIAL_WORDS)):
+    for word in np.roll(rng.permutation(sorted(words)), -shift):
         picked = pick_by_place(group, str(word), where)
         if picked is not None:
             return picked, f"{word} {noun}"

@@ -22,6 +22,7 @@ from vla_ros.learn.dagger import relabel
 from vla_ros.learn.dataset import META_FILE
 from vla_ros.learn.train import train
 from vla_ros.sim.scenes import scene_with_objects
+from vla_ros.sim.tasks import Split
 
 # Learner rollouts draw their placements from these seeds (round r uses DAGGER_SEED + r): apart
 # from collection (0, the default) and evaluation (1, the default).
@@ -45,6 +46,8 @@ class Recipe:
     # more demonstrations, each cut to its first FIRST_MOVE_STEPS steps: many more placements of
     # the moment a policy chooses which object to head for, cheaply (`collect(max_steps=...)`)
     first_moves: int = 0
+    # how demonstrations name their object, one per placement in turn (`collect(split=...)`)
+    splits: tuple[Split, ...] = (Split.TRAIN,)
 
 
 # What made the reaching policies listen (docs/models.md, "Does the policy listen?"): 8x8 picture
@@ -103,6 +106,7 @@ def run_recipe(
         seed=seed,
         targets_per_placement=recipe.targets_per_placement,
         refusals=recipe.refusals,
+        split=recipe.splits,
     )
     log.write(f"demonstrations: {summary}\n")
     if recipe.first_moves:
@@ -113,6 +117,7 @@ def run_recipe(
             seed=FIRST_MOVES_SEED + seed,
             targets_per_placement=recipe.targets_per_placement,
             refusals=recipe.refusals,
+            split=recipe.splits,
             max_steps=FIRST_MOVE_STEPS,
         )
         log.write(f"first moves: {summary}\n")

@@ -104,6 +104,9 @@ SPATIAL_WORDS: dict[str, tuple[int, Callable[[Whereabouts], float | None]]] = {
     **dict.fromkeys(("nearest", "closest"), (1, lambda where: where.distance)),
     **dict.fromkeys(("farthest", "furthest"), (-1, lambda where: where.distance)),
 }
+# The words of place demonstrations may use (`sample_task(..., training=True)`); their
+# synonyms ("leftmost", "closest" ...) are left to evaluation.
+TRAIN_SPATIAL_WORDS = ("left", "right", "nearest", "farthest")
 # Nouns that end a description without naming a shape: "the red one", "the blue thing".
 _BARE_NOUNS = frozenset({"one", "thing", "object", "item"})
 _PLACE_OF = {word: shape for shape, words in PLACE_WORDS.items() for word in words}
