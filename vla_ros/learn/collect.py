@@ -127,16 +127,15 @@ def collect(
             placement, shift = divmod(index, targets_per_placement + refusals)
             episode_id = episode_seed(seed, placement)
             kind = kinds[placement % len(kinds)]
-            # every kind of task meets every split, however many of each there are
-            wording = splits[(placement // len(kinds)) % len(splits)]
-            world.reset(episode_id)  # what the episode shows decides what can be asked
             if shift < targets_per_placement:
-                instruction = sample_task(
-                    world, episode_id, wording, shift, kind, training=True
-                ).instruction
+                # every kind of task meets every split, however many of each there are
+                wording = splits[(placement // len(kinds)) % len(splits)]
             else:
-                refusal = _REFUSALS[(placement + shift) % len(_REFUSALS)]
-                instruction = sample_task(world, episode_id, refusal, kind=kind, training=True)[0]
+                wording = _REFUSALS[(placement + shift) % len(_REFUSALS)]
+            world.reset(episode_id)  # what the episode shows decides what can be asked
+            instruction = sample_task(
+                world, episode_id, wording, shift, kind, training=True
+            ).instruction
             episode = _demonstrate(
                 world,
                 episode_id,
