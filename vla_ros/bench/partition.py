@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -261,7 +262,11 @@ def measure_partitions(
                         )
         finally:
             observer.terminate()
-            observer.wait(timeout=10)
+            try:
+                observer.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # a loaded machine; nothing of it is needed now
+                observer.kill()
+                observer.wait()
     return result
 
 
@@ -277,11 +282,15 @@ def observe(command: str) -> None:
     from geometry_msgs.msg import Twist
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
+    from rclpy.signals import SignalHandlerOptions
     from std_msgs.msg import String
 
     from vla_ros.ros import qos
 
-    rclpy.init()
+    # SIGTERM from the benchmark ends the loop below; rclpy's own handler would raise out of it.
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     node = rclpy.create_node(
         "partition_observer", parameter_overrides=[Parameter("use_sim_time", value=True)]
     )
@@ -301,7 +310,11 @@ def observe(command: str) -> None:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     with contextlib.suppress(KeyboardInterrupt):
-        executor.spin()
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.1)
+    executor.shutdown()
+    node.destroy_node()
+    rclpy.try_shutdown()
 
 
 def main() -> None:
