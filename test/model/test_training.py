@@ -305,3 +305,35 @@ def test_frames_without_a_known_target_position_add_no_grounding_loss():
     predicted = torch.tensor([[0.5, 0.5], [0.5, 0.5]])
     actual = torch.tensor([[float("nan"), float("nan")], [0.0, 0.5]])
     assert _grounding_error(predicted, actual).tolist() == [0.0, 0.25]
+
+
+def test_a_dagger_round_continues_from_the_round_before(tiny_bert, tmp_path):
+    data = write_dataset(tmp_path / "data", episodes=12, steps=16, size=(32, 32))
+    options = {"config_overrides": {**TINY, "text.pretrained": tiny_bert}, "batch_size": 16}
+    options["heldout_fraction"] = 0.25
+    before = train(data, tmp_path / "round0", epochs=2, log=io.StringIO(), **options)
+    write_dataset(data, episodes=12, steps=16, size=(32, 32), seed=1)  # the learner's episodes
+    # An epoch that cannot move a weight: the continuation is the round before, on its scales.
+    after = train(
+        data,
+        tmp_path / "round1",
+        epochs=1,
+        learning_rate=1e-9,
+        start_from=before,
+        log=io.StringIO(),
+        **options,
+    )
+    first, second = load_policy(before), load_policy(after)
+    for name, value in first.model.ensemble.stacked.state_dict().items():
+        torch.testing.assert_close(second.model.ensemble.stacked.state_dict()[name], value)
+    assert second.config.action_stats == first.config.action_stats
+    assert second.config.proprio_stats == first.config.proprio_stats
+    held_before = set(first.config.training.heldout_episodes)
+    added = set(second.config.training.heldout_episodes) - held_before
+    assert held_before < set(second.config.training.heldout_episodes)
+    assert len(added) == 3 and min(added) >= 12  # a quarter of the new episodes, never an old one
+    assert second.config.training.episodes == 24
+
+    other = write_dataset(tmp_path / "other", episodes=24, steps=16, size=(32, 32))
+    with pytest.raises(ValueError, match="not on the first episodes"):
+        train(other, tmp_path / "x", epochs=0, start_from=before, log=io.StringIO(), **options)

@@ -33,7 +33,7 @@ import torch
 
 from vla_ros.learn.calibration import calibrate_policy
 from vla_ros.learn.dataset import Episode, iter_episodes, read_meta
-from vla_ros.model.checkpoint import build_policy, save_policy
+from vla_ros.model.checkpoint import build_policy, load_policy, save_policy
 from vla_ros.model.config import (
     GroundingConfig,
     MemoryKind,
@@ -51,6 +51,7 @@ from vla_ros.model.processing import (
     action_stats,
     proprio_stats,
 )
+from vla_ros.model.vla_policy import VLAPolicy
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,16 @@ def train(
     heldout_fraction: float = 0.15,
     augment: bool = True,
     log: TextIO = sys.stderr,
+    start_from: str | Path | None = None,
 ) -> Path:
     """Train on `dataset_dir`, calibrate on its held-out episodes, save to `out_dir`.
 
     config_overrides: dotted keys of `ModelConfig` ({"fusion.kind": "transformer",
     "uncertainty.ensemble": 3, ...}); action and joint names and the image size come from the
-    dataset unless overridden. Returns the checkpoint folder.
+    dataset unless overridden. `start_from`: a checkpoint trained on the first episodes of this
+    dataset (a DAgger round's previous one), whose weights and normalisation this training
+    continues from; the episodes it held out stay held out, so calibration still sees only
+    episodes no weight was trained on. Returns the checkpoint folder.
     """
     started = time.perf_counter()
     torch.manual_seed(seed)
@@ -92,9 +97,12 @@ def train(
     episodes = list(iter_episodes(dataset_dir))
     if len(episodes) < 2:
         raise ValueError(f"{dataset_dir} has {len(episodes)} episodes; training needs at least 2")
-    order = rng.permutation(len(episodes))
-    held = max(1, round(heldout_fraction * len(episodes)))
-    heldout_ids, train_ids = sorted(order[:held].tolist()), sorted(order[held:].tolist())
+    dataset = str(Path(dataset_dir).resolve())
+    previous = _previous_round(start_from, dataset, len(episodes))
+    heldout_ids = _heldout_ids(
+        len(episodes), heldout_fraction, rng, previous.config.training if previous else None
+    )
+    train_ids = sorted(set(range(len(episodes))) - set(heldout_ids))
     train_eps = [episodes[i] for i in train_ids]
     heldout_eps = [episodes[i] for i in heldout_ids]
 
@@ -109,12 +117,20 @@ def train(
             np.concatenate([features.raw(e.joint_positions, e.joint_velocities) for e in train_eps])
         ),
         training_instructions=tuple(instructions),
-        training=TrainingInfo(str(Path(dataset_dir).resolve()), tuple(heldout_ids), epochs, seed),
+        training=TrainingInfo(dataset, tuple(heldout_ids), (), epochs, seed, len(episodes)),
     )
+    if previous is not None:  # its weights read actions and joints on its scales
+        config = dataclasses.replace(
+            config,
+            action_stats=previous.config.action_stats,
+            proprio_stats=previous.config.proprio_stats,
+        )
     text = TextEncoder(config.text)
     policy = build_policy(config, seed=seed, text=text)  # resolves the backbone and its stats
     config, model = policy.config, policy.model
     members = make_members(config, text.width, model.backbone, seed)
+    if previous is not None:
+        _continue_from(previous, members, model.backbone, start_from)
     every_instruction = sorted({e.instruction for e in episodes})
     embeddings = text.encode(every_instruction)
     index = {instruction: i for i, instruction in enumerate(every_instruction)}
@@ -166,6 +182,57 @@ def train(
     out = save_policy(policy, out_dir)
     log.write(f"saved {out} ({time.perf_counter() - started:.0f} s in all)\n")
     return out
+
+
+def _previous_round(start_from: str | Path | None, dataset: str, count: int) -> VLAPolicy | None:
+    if start_from is None:
+        return None
+    previous = load_policy(str(start_from))
+    training = previous.config.training
+    if training.dataset != dataset or not 0 < training.episodes <= count:
+        raise ValueError(
+            f"{start_from} was trained on {training.dataset or 'an unknown dataset'} "
+            f"({training.episodes} episodes), not on the first episodes of {dataset} ({count}): "
+            "continue only from a checkpoint of this dataset, or train from scratch"
+        )
+    return previous
+
+
+def _heldout_ids(
+    count: int, fraction: float, rng: np.random.Generator, previous: TrainingInfo | None
+) -> list[int]:
+    """Episodes to hold out: `fraction` of them, drawn at random; with `previous`, the ones it
+    held out and `fraction` of the episodes added since."""
+    if previous is None:
+        return sorted(rng.permutation(count)[: max(1, round(fraction * count))].tolist())
+    added = previous.episodes + rng.permutation(count - previous.episodes)
+    held = added[: round(fraction * len(added))].tolist()
+    return sorted([*previous.heldout_episodes, *held])
+
+
+def _continue_from(
+    previous: VLAPolicy,
+    members: list[MemberNet],
+    backbone: VisionBackbone | None,
+    start_from: str | Path | None,
+) -> None:
+    """Load `previous`'s ensemble, member by member, into `members` (and its backbone)."""
+    stacked = previous.model.ensemble.stacked.state_dict()
+    if previous.model.ensemble.size != len(members):
+        raise ValueError(
+            f"{start_from} has {previous.model.ensemble.size} ensemble member(s), this "
+            f"configuration {len(members)}: continue with the same model configuration"
+        )
+    try:
+        for index, member in enumerate(members):
+            member.load_state_dict({name: value[index] for name, value in stacked.items()})
+        if backbone is not None and previous.model.backbone is not None:
+            backbone.load_state_dict(previous.model.backbone.state_dict())
+    except RuntimeError as error:
+        raise ValueError(
+            f"{start_from} is another model than this configuration makes ({error}): continue "
+            "with the overrides it was trained with"
+        ) from None
 
 
 def _window(config: ModelConfig) -> tuple[int, int]:

@@ -328,6 +328,7 @@ class TrainingInfo:
     error_model_episodes: tuple[int, ...] = ()
     epochs: int = 0
     seed: int = 0
+    episodes: int = 0  # in the dataset then: any after these were added later
 
 
 @dataclass(frozen=True)
