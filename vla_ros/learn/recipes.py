@@ -48,13 +48,17 @@ class Recipe:
     first_moves: int = 0
     # how demonstrations name their object, one per placement in turn (`collect(split=...)`)
     splits: tuple[Split, ...] = (Split.TRAIN,)
+    # epochs of each DAgger round, continuing from the round before (`train(start_from=...)`);
+    # None: `epochs`, from scratch
+    dagger_epochs: int | None = None
 
 
 # What made the reaching policies listen (docs/models.md, "Does the policy listen?"): 8x8 picture
 # tokens instead of 4x4 (a stem of 2 pixels), a grounding head that predicts where the named object
 # is, and 30 epochs instead of 12. Three members keep the shipped checkpoints under 30 MB together.
 # One DAgger round took the arm from 84 % to 94 % (governed, 100 episodes) and the humanoid from
-# 91 % in 1.72 s to 96 % in 1.51 s.
+# 91 % in 1.72 s to 96 % in 1.51 s. Continuing from round 0 for 10 epochs, instead of 30 from
+# scratch, the arm's round takes 8 minutes instead of about 25 and reaches 98 % (30 epochs: 97 %).
 REACHING = {"vision.stem_patch": 2, "grounding.weight": 1.0, "uncertainty.ensemble": 3}
 
 # Understanding what it is told (issue 13): compositional scenes, one command per placement that
@@ -72,8 +76,8 @@ LANGUAGE = {
 }
 
 RECIPES: dict[str, Recipe] = {
-    "arm": Recipe("arm", 1000, 4, 30, 1, 400, REACHING),
-    "humanoid": Recipe("humanoid", 1000, 4, 30, 1, 400, REACHING),
+    "arm": Recipe("arm", 1000, 4, 30, 1, 400, REACHING, dagger_epochs=10),
+    "humanoid": Recipe("humanoid", 1000, 4, 30, 1, 400, REACHING, dagger_epochs=10),
     "arm-language": Recipe(
         "arm", 1250, 4, 20, 1, 400, LANGUAGE, "compositional", refusals=1, first_moves=24000
     ),
@@ -134,7 +138,13 @@ def run_recipe(
         )
         log.write(f"DAgger round {round_index}: {summary}\n")
         checkpoint = train(
-            data, rounds / f"round{round_index}", recipe.overrides, recipe.epochs, seed, log=log
+            data,
+            rounds / f"round{round_index}",
+            recipe.overrides,
+            recipe.epochs if recipe.dagger_epochs is None else recipe.dagger_epochs,
+            seed,
+            log=log,
+            start_from=None if recipe.dagger_epochs is None else checkpoint,
         )
     out = Path(out_dir)
     shutil.copytree(checkpoint, out, dirs_exist_ok=True)
