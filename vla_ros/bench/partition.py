@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -275,46 +274,39 @@ def _wait_moving(commands: _Commands, timeout: float = 60.0) -> None:
         raise RuntimeError("the robot did not move again after the link was healed")
 
 
-def observe(command: str) -> None:
+def observe(command: str) -> int:
     """On host B: give the command until the robot moves; print every cmd_vel as
-    `wall-time ros-time moving` (ROS time from /clock: the robot's, the watchdog's)."""
+    `wall-time ros-time moving` (ROS time from /clock: the robot's, the watchdog's). Ends, like
+    every node, on SIGTERM from the benchmark; returns the exit status."""
     import rclpy
     from geometry_msgs.msg import Twist
-    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
     from rclpy.parameter import Parameter
-    from rclpy.signals import SignalHandlerOptions
     from std_msgs.msg import String
 
     from vla_ros.ros import qos
+    from vla_ros.ros.runner import run_node
 
-    # SIGTERM from the benchmark ends the loop below; rclpy's own handler would raise out of it.
-    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    node = rclpy.create_node(
-        "partition_observer", parameter_overrides=[Parameter("use_sim_time", value=True)]
-    )
-    voice = node.create_publisher(String, "voice_command", qos.COMMANDS)
-    moved = threading.Event()
+    def make_node() -> Node:
+        node = rclpy.create_node(
+            "partition_observer", parameter_overrides=[Parameter("use_sim_time", value=True)]
+        )
+        voice = node.create_publisher(String, "voice_command", qos.COMMANDS)
+        moved = threading.Event()
 
-    def on_command(msg: Twist) -> None:
-        moving = abs(msg.linear.x) > 1e-9 or abs(msg.angular.z) > 1e-9
-        if moving:
-            moved.set()
-        ros_time = node.get_clock().now().nanoseconds * 1e-9
-        print(f"{time.monotonic():.4f} {ros_time:.4f} {int(moving)}", flush=True)
+        def on_command(msg: Twist) -> None:
+            moving = abs(msg.linear.x) > 1e-9 or abs(msg.angular.z) > 1e-9
+            if moving:
+                moved.set()
+            ros_time = node.get_clock().now().nanoseconds * 1e-9
+            print(f"{time.monotonic():.4f} {ros_time:.4f} {int(moving)}", flush=True)
 
-    node.create_subscription(Twist, "cmd_vel", on_command, qos.COMMANDS)
-    # until the robot moves (the voice node across the link may not have been discovered yet)
-    node.create_timer(1.0, lambda: moved.is_set() or voice.publish(String(data=command)))
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    with contextlib.suppress(KeyboardInterrupt):
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.1)
-    executor.shutdown()
-    node.destroy_node()
-    rclpy.try_shutdown()
+        node.create_subscription(Twist, "cmd_vel", on_command, qos.COMMANDS)
+        # until the robot moves (the voice node across the link may not have been discovered yet)
+        node.create_timer(1.0, lambda: moved.is_set() or voice.publish(String(data=command)))
+        return node
+
+    return run_node(make_node)
 
 
 def main() -> None:
@@ -322,7 +314,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="part", required=True)
     sub.add_parser("observe").add_argument("--command", default="go to the red cube")
     args = parser.parse_args()
-    observe(args.command)
+    raise SystemExit(observe(args.command))
 
 
 if __name__ == "__main__":
