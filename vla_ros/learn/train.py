@@ -108,23 +108,21 @@ def train(
 
     base = config_for_robot(meta.action_names, meta.joint_names, tuple(meta.image_size))
     config = base.with_overrides(dict(config_overrides or {}))
-    features = ProprioFeatures(config.proprio, config.proprio_normalization)
-    instructions = sorted({e.instruction for e in train_eps})
+    if previous is not None:  # its weights read actions and joints on its scales
+        action_scale, joint_scale = previous.config.action_stats, previous.config.proprio_stats
+    else:
+        features = ProprioFeatures(config.proprio, config.proprio_normalization)
+        action_scale = action_stats(np.concatenate([e.actions for e in train_eps]))
+        joint_scale = proprio_stats(
+            np.concatenate([features.raw(e.joint_positions, e.joint_velocities) for e in train_eps])
+        )
     config = dataclasses.replace(
         config,
-        action_stats=action_stats(np.concatenate([e.actions for e in train_eps])),
-        proprio_stats=proprio_stats(
-            np.concatenate([features.raw(e.joint_positions, e.joint_velocities) for e in train_eps])
-        ),
-        training_instructions=tuple(instructions),
+        action_stats=action_scale,
+        proprio_stats=joint_scale,
+        training_instructions=tuple(sorted({e.instruction for e in train_eps})),
         training=TrainingInfo(dataset, tuple(heldout_ids), (), epochs, seed, len(episodes)),
     )
-    if previous is not None:  # its weights read actions and joints on its scales
-        config = dataclasses.replace(
-            config,
-            action_stats=previous.config.action_stats,
-            proprio_stats=previous.config.proprio_stats,
-        )
     text = TextEncoder(config.text)
     policy = build_policy(config, seed=seed, text=text)  # resolves the backbone and its stats
     config, model = policy.config, policy.model
