@@ -337,3 +337,43 @@ def test_a_dagger_round_continues_from_the_round_before(tiny_bert, tmp_path):
     other = write_dataset(tmp_path / "other", episodes=24, steps=16, size=(32, 32))
     with pytest.raises(ValueError, match="not on the first episodes"):
         train(other, tmp_path / "x", epochs=0, start_from=before, log=io.StringIO(), **options)
+
+
+def test_training_can_start_from_a_policy_trained_on_other_data(tiny_bert, tmp_path):
+    options = {"config_overrides": {**TINY, "text.pretrained": tiny_bert}, "batch_size": 16}
+    options["heldout_fraction"] = 0.25
+    reaching = write_dataset(tmp_path / "reach", episodes=12, steps=16, size=(32, 32))
+    source = train(reaching, tmp_path / "reach_ck", epochs=2, log=io.StringIO(), **options)
+    picking = write_dataset(tmp_path / "pick", episodes=12, steps=16, size=(32, 32), seed=3)
+    # the same ensemble size (two members), then three: member 2 starts as its member 0
+    started = train(
+        picking,
+        tmp_path / "pick_ck",
+        epochs=1,
+        learning_rate=1e-9,
+        init_from=source,
+        log=io.StringIO(),
+        **options,
+    )
+    fresh = train(picking, tmp_path / "fresh", epochs=1, log=io.StringIO(), **options)
+    first, second = load_policy(source), load_policy(started)
+    for name, value in first.model.ensemble.stacked.state_dict().items():
+        torch.testing.assert_close(second.model.ensemble.stacked.state_dict()[name], value)
+    # everything but the weights comes from the new data
+    assert second.config.action_stats == load_policy(fresh).config.action_stats
+    assert second.config.training.dataset == str(picking.resolve())
+    three = {**options["config_overrides"], "uncertainty.ensemble": 3}
+    ensemble = train(
+        picking,
+        tmp_path / "three",
+        epochs=1,
+        learning_rate=1e-9,
+        init_from=source,
+        log=io.StringIO(),
+        **{**options, "config_overrides": three},
+    )
+    for value in load_policy(ensemble).model.ensemble.stacked.state_dict().values():
+        torch.testing.assert_close(value[2], value[0])
+
+    with pytest.raises(ValueError, match="not both"):
+        train(picking, tmp_path / "x", start_from=source, init_from=source, **options)

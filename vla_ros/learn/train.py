@@ -80,6 +80,7 @@ def train(
     augment: bool = True,
     log: TextIO = sys.stderr,
     start_from: str | Path | None = None,
+    init_from: str | Path | None = None,
 ) -> Path:
     """Train on `dataset_dir`, calibrate on its held-out episodes, save to `out_dir`.
 
@@ -88,8 +89,14 @@ def train(
     dataset unless overridden. `start_from`: a checkpoint trained on the first episodes of this
     dataset (a DAgger round's previous one), whose weights and normalisation this training
     continues from; the episodes it held out stay held out, so calibration still sees only
-    episodes no weight was trained on. Returns the checkpoint folder.
+    episodes no weight was trained on. `init_from`: a checkpoint of the same scene and model
+    configuration trained on other data (the reaching policy, to learn picking up from), whose
+    weights are the starting point; everything else (normalisation, held-out episodes) comes
+    from this dataset. Member i starts from its member i modulo its ensemble size. Returns the
+    checkpoint folder.
     """
+    if start_from is not None and init_from is not None:
+        raise ValueError("give start_from (same dataset) or init_from (other data), not both")
     started = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -129,6 +136,8 @@ def train(
     members = make_members(config, text.width, model.backbone, seed)
     if previous is not None:
         _continue_from(previous, members, model.backbone, start_from)
+    elif init_from is not None:
+        _continue_from(load_policy(str(init_from)), members, model.backbone, init_from, True)
     every_instruction = sorted({e.instruction for e in episodes})
     embeddings = text.encode(every_instruction)
     index = {instruction: i for i, instruction in enumerate(every_instruction)}
@@ -213,17 +222,20 @@ def _continue_from(
     members: list[MemberNet],
     backbone: VisionBackbone | None,
     start_from: str | Path | None,
+    cycle: bool = False,
 ) -> None:
-    """Load `previous`'s ensemble, member by member, into `members` (and its backbone)."""
+    """Load `previous`'s ensemble, member by member, into `members` (and its backbone); with
+    `cycle`, an ensemble of another size too (member i from its member i modulo its size)."""
     stacked = previous.model.ensemble.stacked.state_dict()
-    if previous.model.ensemble.size != len(members):
+    size = previous.model.ensemble.size
+    if size != len(members) and not cycle:
         raise ValueError(
             f"{start_from} has {previous.model.ensemble.size} ensemble member(s), this "
             f"configuration {len(members)}: continue with the same model configuration"
         )
     try:
         for index, member in enumerate(members):
-            member.load_state_dict({name: value[index] for name, value in stacked.items()})
+            member.load_state_dict({name: value[index % size] for name, value in stacked.items()})
         if backbone is not None and previous.model.backbone is not None:
             backbone.load_state_dict(previous.model.backbone.state_dict())
     except RuntimeError as error:
