@@ -4,10 +4,12 @@ cloning, a DAgger round with the learner driving, and the checkpoint it hands ba
 import io
 import re
 
+import torch
+
 from vla_ros.learn.dataset import iter_episodes
-from vla_ros.learn.recipes import FIRST_MOVE_STEPS, RECIPES, Recipe, run_recipe
+from vla_ros.learn.recipes import FIRST_MOVE_STEPS, REACHING, RECIPES, Recipe, run_recipe
 from vla_ros.model import load_policy
-from vla_ros.sim.tasks import TRAIN_SPATIAL_WORDS, Split
+from vla_ros.sim.tasks import PHRASINGS, TRAIN_SPATIAL_WORDS, Split, TaskKind
 
 WORD = re.compile(r"[a-z]+")
 
@@ -53,3 +55,44 @@ def test_a_tiny_recipe_collects_its_wordings_and_first_moves_and_runs_its_dagger
     # the last round's checkpoint, trained on the demonstrations and the learner's episodes
     assert policy.config.training.dataset == str((tmp_path / "data").resolve())
     assert len(policy.config.training_instructions) >= 4
+
+
+def test_a_picking_recipe_asks_to_pick_up_throughout_and_starts_from_the_reaching_policy(
+    tmp_path, monkeypatch
+):
+    tiny = Recipe(
+        "arm",
+        episodes=16,
+        targets_per_placement=2,
+        epochs=1,
+        dagger_rounds=1,
+        dagger_episodes=2,
+        overrides={**REACHING, "uncertainty.ensemble": 1},
+        tasks=(TaskKind.PICK,),
+        init_from="arm",
+    )
+    monkeypatch.setitem(RECIPES, "tiny-pick", tiny)
+    run_recipe("tiny-pick", tmp_path / "checkpoint", tmp_path / "data", log=io.StringIO())
+
+    episodes = list(iter_episodes(tmp_path / "data"))
+    assert len(episodes) == 16 + 2  # demonstrations, then the learner's episodes
+    wordings = [
+        re.compile(re.escape(template).replace(re.escape("{object}"), ".+"))
+        for template in PHRASINGS[TaskKind.PICK].train
+    ]
+    for episode in episodes:
+        assert any(w.fullmatch(episode.instruction) for w in wordings), episode.instruction
+    assert all(episode.success for episode in episodes[:16])
+    # One epoch moves the weights only a little from where they started: the reaching policy's
+    # first member, not a fresh initialisation.
+    shipped = load_policy("arm").model.ensemble.stacked.state_dict()
+    round0 = load_policy(str(tmp_path / "data" / "checkpoints" / "round0"))
+    started = round0.model.ensemble.stacked.state_dict()
+    for name in ("vision", "fusion"):
+        keys = [key for key in started if key.startswith(name) and started[key].dim() > 2]
+        assert keys, name
+        for key in keys:
+            similarity = torch.nn.functional.cosine_similarity(
+                started[key][0].flatten(), shipped[key][0].flatten(), dim=0
+            )
+            assert similarity > 0.9, key

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from vla_ros.learn.dataset import DatasetMeta, DatasetWriter, Episode
-from vla_ros.learn.episodes import episode_seed, sample_task
+from vla_ros.learn.episodes import episode_seed, sample_task, task_kinds
 from vla_ros.learn.progress import Progress
 from vla_ros.logic.images import resize_rgb
 from vla_ros.sim.experts import expert_action
@@ -115,10 +115,7 @@ def collect(
     started = time.monotonic()
     with SimWorld(scene, camera_size=camera_size) as world:
         name = world.spec.name
-        kinds = tuple(tasks) or (world.spec.task_kind,)
-        unknown = [kind.value for kind in kinds if kind not in world.spec.task_kinds]
-        if unknown:
-            raise ValueError(f"scene {name!r} has no {', '.join(unknown)} task")
+        kinds = task_kinds(world.spec, tasks)
         world.unseen_combinations = Split.COMBINATIONS in splits
         writer = DatasetWriter(out_dir, dataset_meta(world, image_size))
         meter = Progress(f"collect {name}", episodes, enabled=progress)

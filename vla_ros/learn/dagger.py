@@ -13,6 +13,7 @@ demonstrations plus these corrections, and repeating, teaches the policy the sta
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,16 +25,18 @@ from vla_ros.learn.collect import (
     target_in_picture,
 )
 from vla_ros.learn.dataset import DatasetWriter, Episode
-from vla_ros.learn.episodes import episode_seed, sample_instruction
+from vla_ros.learn.episodes import episode_seed, sample_instruction, task_kinds
 from vla_ros.learn.evaluate import Deployment, PolicyController, run_episode
 from vla_ros.learn.progress import Progress
 from vla_ros.model.policy import Policy
 from vla_ros.sim.experts import expert_action
 from vla_ros.sim.scenes import SceneSpec, scene_spec
+from vla_ros.sim.tasks import TaskKind
 from vla_ros.sim.world import DEFAULT_CAMERA_SIZE, SimWorld
 
 # Simulated seconds a learner's episode may last: the experts reach within 1.5 s, and a learner
-# still far off after 3 s would only add more of the same correction.
+# still far off after 3 s would only add more of the same correction. Picking and placing get
+# the task's EXTRA_TIME on top (8 s and 18 s: the experts take about 4.5 and 7).
 DEFAULT_ROLLOUT_TIMEOUT = 3.0
 
 
@@ -87,16 +90,20 @@ def relabel(
     deployment: Deployment | None = None,
     timeout: float = DEFAULT_ROLLOUT_TIMEOUT,
     progress: bool = True,
+    tasks: Sequence[TaskKind] = (),
 ) -> CollectionSummary:
     """Let `policy` drive `episodes` seeded episodes of `scene`; add every state it visits,
     labelled with the expert's action, to the dataset at `out_dir` (created if missing).
 
     `deployment`: how the learner is deployed (default: `Deployment.for_scene(scene)`). Use a
-    `seed` no other collection into the same dataset, and no evaluation, uses.
+    `seed` no other collection into the same dataset, and no evaluation, uses. `tasks`: what
+    the episodes ask, one kind per placement in turn as `collect` does (default: the scene's
+    own task).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
     spec = scene_spec(scene)
+    kinds = task_kinds(spec, tasks)
     deployment = deployment if deployment is not None else Deployment.for_scene(spec.name)
     started = time.monotonic()
     successes = steps = 0
@@ -108,7 +115,8 @@ def relabel(
             placement, shift = divmod(index, targets_per_placement)
             episode_id = episode_seed(seed, placement)
             world.reset(episode_id)  # what the episode shows decides what can be asked
-            instruction = sample_instruction(world, episode_id, shift=shift)
+            kind = kinds[placement % len(kinds)]
+            instruction = sample_instruction(world, episode_id, shift=shift, kind=kind)
             result = run_episode(world, recorder, episode_id, instruction, deployment)
             if recorder.steps:
                 writer.write(recorder.episode(instruction, result.success))

@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from vla_ros.sim.scenes import SceneSpec
 from vla_ros.sim.tasks import (
     REFUSAL_SPLITS,
     SPATIAL_WORDS,
@@ -22,6 +23,17 @@ from vla_ros.sim.tasks import (
     pick_by_place,
 )
 from vla_ros.sim.world import SimWorld
+
+
+def task_kinds(spec: SceneSpec, tasks: Sequence[TaskKind]) -> tuple[TaskKind, ...]:
+    """The kinds of task to ask in turn, one per placement: `tasks`, or the scene's own task.
+
+    Raises ValueError for a kind the scene cannot do (picking without a gripper)."""
+    kinds = tuple(tasks) or (spec.task_kind,)
+    unknown = [kind.value for kind in kinds if kind not in spec.task_kinds]
+    if unknown:
+        raise ValueError(f"scene {spec.name!r} has no {', '.join(unknown)} task")
+    return kinds
 
 
 def episode_seed(base_seed: int, index: int) -> int:

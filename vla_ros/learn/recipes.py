@@ -22,7 +22,7 @@ from vla_ros.learn.dagger import relabel
 from vla_ros.learn.dataset import META_FILE
 from vla_ros.learn.train import train
 from vla_ros.sim.scenes import scene_with_objects
-from vla_ros.sim.tasks import Split
+from vla_ros.sim.tasks import Split, TaskKind
 
 # Learner rollouts draw their placements from these seeds (round r uses DAGGER_SEED + r): apart
 # from collection (0, the default) and evaluation (1, the default).
@@ -51,6 +51,12 @@ class Recipe:
     # epochs of each DAgger round, continuing from the round before (`train(start_from=...)`);
     # None: `epochs`, from scratch
     dagger_epochs: int | None = None
+    # what the demonstrations and learner episodes ask, one kind per placement in turn
+    # (`collect(tasks=...)`); empty: the scene's own task
+    tasks: tuple[TaskKind, ...] = ()
+    # a checkpoint (shipped name or folder) whose weights round 0 starts from
+    # (`train(init_from=...)`); None: from scratch
+    init_from: str | None = None
 
 
 # What made the reaching policies listen (docs/models.md, "Does the policy listen?"): 8x8 picture
@@ -111,6 +117,7 @@ def run_recipe(
         targets_per_placement=recipe.targets_per_placement,
         refusals=recipe.refusals,
         split=recipe.splits,
+        tasks=recipe.tasks,
     )
     log.write(f"demonstrations: {summary}\n")
     if recipe.first_moves:
@@ -122,11 +129,20 @@ def run_recipe(
             targets_per_placement=recipe.targets_per_placement,
             refusals=recipe.refusals,
             split=recipe.splits,
+            tasks=recipe.tasks,
             max_steps=FIRST_MOVE_STEPS,
         )
         log.write(f"first moves: {summary}\n")
     rounds = data / "checkpoints"
-    checkpoint = train(data, rounds / "round0", recipe.overrides, recipe.epochs, seed, log=log)
+    checkpoint = train(
+        data,
+        rounds / "round0",
+        recipe.overrides,
+        recipe.epochs,
+        seed,
+        log=log,
+        init_from=recipe.init_from,
+    )
     for round_index in range(1, recipe.dagger_rounds + 1):
         summary = relabel(
             scene,
@@ -135,6 +151,7 @@ def run_recipe(
             recipe.dagger_episodes,
             seed=DAGGER_SEED + round_index,
             targets_per_placement=recipe.targets_per_placement,
+            tasks=recipe.tasks,
         )
         log.write(f"DAgger round {round_index}: {summary}\n")
         checkpoint = train(
