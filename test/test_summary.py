@@ -36,6 +36,11 @@ def test_summary_reports_outcome_rate_and_safety_shares():
     summary.speed.add(0.5, 0.0)
     assert summary.loop_rate() == pytest.approx(10.0)
     assert summary.outcome() == "succeeded: reached the red cube in 5.5 s"
+    summary.task["kind"] = "pick"
+    assert summary.outcome() == "succeeded: picked up the red cube in 5.5 s"
+    summary.task.update(kind="place", place="bowl")
+    assert summary.outcome() == "succeeded: put the red cube in the bowl in 5.5 s"
+    summary.task["kind"] = "go_to"
     text = summary.render()
     assert "loop rate       10.0 Hz" in text
     assert "stopped 0.1 s (20%)" in text

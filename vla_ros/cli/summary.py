@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vla_ros.sim.tasks import PLACE_PREPOSITIONS
+
 # A speed-scale sample stands for at most this long; a longer silence is not counted as driving.
 _MAX_SAMPLE_SPAN = 0.5
 
@@ -67,11 +69,21 @@ class RunSummary:
         target = self.task.get("target")
         if state == "succeeded":
             elapsed = _number(self.task.get("finished_at")) - _number(self.task.get("started_at"))
-            return f"succeeded: reached the {target} in {elapsed:.1f} s"
+            return f"succeeded: {self._done()} in {elapsed:.1f} s"
         if state == "running":
             return f"not finished: still going for the {target} when the run ended"
         message = self.task.get("message", "")
         return f"{state}: {message}" if message else str(state)
+
+    def _done(self) -> str:
+        """What succeeding meant, as the task's kind says."""
+        target, kind = self.task.get("target"), self.task.get("kind")
+        if kind == "pick":
+            return f"picked up the {target}"
+        if kind == "place":
+            place = str(self.task.get("place"))
+            return f"put the {target} {PLACE_PREPOSITIONS.get(place.split()[-1], 'on')} the {place}"
+        return f"reached the {target}"
 
     def as_dict(self) -> dict[str, object]:
         uncertainties = np.asarray(self.uncertainties) if self.uncertainties else np.array([np.nan])
