@@ -277,9 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--recipe",
         metavar="NAME",
-        help="make a checkpoint as its recipe says (arm, humanoid: the shipped ones; arm-language: "
-        "compositional scenes, refusals, presence head, pointer fusion, first moves; experimental: "
-        "a one-member version reaches the named object in 42 %% of episodes, docs/models.md): "
+        help="make a checkpoint as its recipe says (arm, humanoid: the shipped ones; arm-pick: "
+        "picks up the named object, trained from the shipped arm's weights on demonstrations of "
+        "picking up; arm-language: compositional scenes, refusals, presence head, pointer "
+        "fusion, first moves; experimental: a one-member version reaches the named object in 42 "
+        "%% of episodes; docs/models.md says what each achieves): "
         "balanced demonstrations, cloning, DAgger rounds; its dataset goes to --data (default: "
         "data/recipe-NAME), which must not exist yet",
     )
