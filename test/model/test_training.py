@@ -307,25 +307,27 @@ def test_frames_without_a_known_target_position_add_no_grounding_loss():
     assert _grounding_error(predicted, actual).tolist() == [0.0, 0.25]
 
 
+def train_without_moving(data, out, options, **start):
+    """One epoch that cannot move a weight: the checkpoint holds where training started."""
+    return train(data, out, epochs=1, learning_rate=1e-9, log=io.StringIO(), **options, **start)
+
+
+def assert_same_weights(expected, actual):
+    weights = actual.model.ensemble.stacked.state_dict()
+    for name, value in expected.model.ensemble.stacked.state_dict().items():
+        torch.testing.assert_close(weights[name], value)
+
+
 def test_a_dagger_round_continues_from_the_round_before(tiny_bert, tmp_path):
     data = write_dataset(tmp_path / "data", episodes=12, steps=16, size=(32, 32))
     options = {"config_overrides": {**TINY, "text.pretrained": tiny_bert}, "batch_size": 16}
     options["heldout_fraction"] = 0.25
     before = train(data, tmp_path / "round0", epochs=2, log=io.StringIO(), **options)
     write_dataset(data, episodes=12, steps=16, size=(32, 32), seed=1)  # the learner's episodes
-    # An epoch that cannot move a weight: the continuation is the round before, on its scales.
-    after = train(
-        data,
-        tmp_path / "round1",
-        epochs=1,
-        learning_rate=1e-9,
-        start_from=before,
-        log=io.StringIO(),
-        **options,
-    )
+    # the continuation is the round before, on its scales
+    after = train_without_moving(data, tmp_path / "round1", options, start_from=before)
     first, second = load_policy(before), load_policy(after)
-    for name, value in first.model.ensemble.stacked.state_dict().items():
-        torch.testing.assert_close(second.model.ensemble.stacked.state_dict()[name], value)
+    assert_same_weights(first, second)
     assert second.config.action_stats == first.config.action_stats
     assert second.config.proprio_stats == first.config.proprio_stats
     held_before = set(first.config.training.heldout_episodes)
@@ -346,32 +348,18 @@ def test_training_can_start_from_a_policy_trained_on_other_data(tiny_bert, tmp_p
     source = train(reaching, tmp_path / "reach_ck", epochs=2, log=io.StringIO(), **options)
     picking = write_dataset(tmp_path / "pick", episodes=12, steps=16, size=(32, 32), seed=3)
     # the same ensemble size (two members), then three: member 2 starts as its member 0
-    started = train(
-        picking,
-        tmp_path / "pick_ck",
-        epochs=1,
-        learning_rate=1e-9,
-        init_from=source,
-        log=io.StringIO(),
-        **options,
-    )
+    started = train_without_moving(picking, tmp_path / "pick_ck", options, init_from=source)
     fresh = train(picking, tmp_path / "fresh", epochs=1, log=io.StringIO(), **options)
-    first, second = load_policy(source), load_policy(started)
-    for name, value in first.model.ensemble.stacked.state_dict().items():
-        torch.testing.assert_close(second.model.ensemble.stacked.state_dict()[name], value)
+    second = load_policy(started)
+    assert_same_weights(load_policy(source), second)
     # everything but the weights comes from the new data
     assert second.config.action_stats == load_policy(fresh).config.action_stats
     assert second.config.training.dataset == str(picking.resolve())
-    three = {**options["config_overrides"], "uncertainty.ensemble": 3}
-    ensemble = train(
-        picking,
-        tmp_path / "three",
-        epochs=1,
-        learning_rate=1e-9,
-        init_from=source,
-        log=io.StringIO(),
-        **{**options, "config_overrides": three},
-    )
+    three = {
+        **options,
+        "config_overrides": {**options["config_overrides"], "uncertainty.ensemble": 3},
+    }
+    ensemble = train_without_moving(picking, tmp_path / "three", three, init_from=source)
     for value in load_policy(ensemble).model.ensemble.stacked.state_dict().values():
         torch.testing.assert_close(value[2], value[0])
 

@@ -54,9 +54,9 @@ TRAVEL_HEIGHT = 0.15  # metres above the support: the finger tips (or a carried 
 # every object and the bowl's rim
 # Metres from the grasp point where the gripper closes. The fingers push the object to their
 # middle as they close, so closing 2 cm off still grasps (the expert picks and places 100 of 100
-# with it, 8 mm as before); a learner sees about 1 cm per pixel of its 64x64
-# picture and hovers 1-2.5 cm off, so the demonstrations close wherever closing works. At 8 mm
-# a policy trained on them hovered there without ever closing (docs/models.md).
+# with it, as with 8 mm before). A learner sees about 1 cm per pixel of its 64x64 picture and
+# hovers 1-2.5 cm off, so the demonstrations close wherever closing works: at 8 mm a policy
+# trained on them hovered there without ever closing (docs/models.md).
 GRASP_TOLERANCE = 0.02
 CLOSING_REACH = 0.025  # metres: with a finger on the object, it keeps closing this far off
 # The hand comes down only once lined up: at travel height while off by FUNNEL (metres, or
